@@ -1,0 +1,259 @@
+"""MoTE as a sentence-transformers model: up-cycle a dense ST model, load, encode, average, describe.
+
+A MoTE folder is a standard sentence-transformers folder whose first module is sentence-transformers'
+own ``Transformer`` holding a :class:`~mote.model.hf.MoteModel` (``config.json`` has
+``model_type="mote"``); ``modules.json`` declares that module takes the ``task`` keyword, and every task's
+instruction is stored as the sentence-transformers prompt of the same name.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sentence_transformers import SentenceTransformer
+
+from mote import __version__
+from mote.model.architectures import get_arch
+from mote.model.hf import MoteConfig, MoteModel
+from mote.model.io import ModelFolderError, atomic_dir, inspect_folder
+from mote.model.resolve import resolve_model
+from mote.model.routing import TaskExperts
+from mote.model.upcycle import average_backbone, select_layers
+from mote.tasks import TaskSet
+
+
+def _transformer(model: SentenceTransformer) -> Any:
+    first = model[0]
+    if not hasattr(first, "model"):
+        raise TypeError(f"The first module of this model is {type(first).__name__}, not a Transformer.")
+    return first
+
+
+def is_mote(model: SentenceTransformer) -> bool:
+    return isinstance(_transformer(model).model, MoteModel)
+
+
+def mote_model(model: SentenceTransformer) -> MoteModel:
+    inner = _transformer(model).model
+    if not isinstance(inner, MoteModel):
+        raise TypeError(f"This is a dense {type(inner).__name__} model, not a MoTE model; up-cycle it first.")
+    return inner
+
+
+def expand_state_dict(dense: dict[str, torch.Tensor], target: MoteModel) -> dict[str, torch.Tensor]:
+    """Map a dense backbone state dict onto the MoTE model's keys: every expert gets the dense FFN.
+
+    Strict: every target key must come from exactly one dense key of the same shape, and every dense key
+    must be used.
+    """
+    out: dict[str, torch.Tensor] = {}
+    used: set[str] = set()
+    for key, ref in target.state_dict().items():
+        src = _dense_key(key.removeprefix("backbone."))
+        if src not in dense:
+            raise KeyError(f"Up-cycling: MoTE tensor {key!r} has no dense source {src!r} in the base model.")
+        if tuple(dense[src].shape) != tuple(ref.shape):
+            raise ValueError(
+                f"Up-cycling: shape mismatch for {key!r}: base {tuple(dense[src].shape)} vs MoTE {tuple(ref.shape)}."
+            )
+        out[key] = dense[src].clone()
+        used.add(src)
+    unused = sorted(set(dense) - used)
+    if unused:
+        raise KeyError(f"Up-cycling: base tensors not mapped into the MoTE model: {unused[:5]}.")
+    return out
+
+
+def _dense_key(key: str) -> str:
+    parts = key.split(".")
+    while "experts" in parts:
+        i = parts.index("experts")
+        del parts[i : i + 2]
+    return ".".join(parts)
+
+
+def upcycle(
+    base: str | os.PathLike[str] | SentenceTransformer,
+    tasks: TaskSet | Sequence[str] | None = None,
+    layers: str | Sequence[int] = "every-other",
+    out: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+) -> SentenceTransformer:
+    """Up-cycle a dense sentence-transformers model into a MoTE model.
+
+    Each selected block's FFN is copied into one expert per task, so right after up-cycling every task's
+    embeddings equal the base model's. Saved to ``out`` when given (atomically), and returned loaded.
+    """
+    task_set = tasks if isinstance(tasks, TaskSet) else TaskSet.from_names(tasks)
+    base_ref = base if isinstance(base, SentenceTransformer) else resolve_model(base)
+    dense = base_ref if isinstance(base_ref, SentenceTransformer) else SentenceTransformer(base_ref, device="cpu")
+    module = _transformer(dense)
+    if isinstance(module.model, MoteModel):
+        raise ValueError("This model is already a MoTE model; up-cycle a dense model.")
+    backbone = module.model
+    arch = get_arch(backbone.config.model_type)
+    n_layers = len(backbone.get_submodule(arch.layers))
+    config = MoteConfig(
+        base_config=backbone.config,
+        task_set=task_set.to_json(),
+        upcycled_layers=select_layers(layers, n_layers),
+        base_model=str(base) if not isinstance(base, SentenceTransformer) else base.model_card_data.base_model,
+        mote_version=__version__,
+    )
+    moe = MoteModel(config)
+    moe.load_state_dict(expand_state_dict(backbone.state_dict(), moe))
+    moe.to(next(backbone.parameters()).dtype).eval()
+
+    st = copy.copy(dense)  # shallow: share the other modules, swap the first module's model only
+    module = copy.copy(module)
+    module.model = moe
+    st._modules = dict(dense._modules)  # type: ignore[assignment]
+    st._modules[next(iter(dense._modules))] = module
+    st.module_kwargs = {next(iter(dense._modules)): ["task"]}
+    st.prompts = task_set.prompts()
+    st.default_prompt_name = None
+    return _save_and_reload(st, out, overwrite)
+
+
+def _save_and_reload(st: SentenceTransformer, out: str | os.PathLike[str] | None, overwrite: bool) -> SentenceTransformer:
+    if out is None:
+        with tempfile.TemporaryDirectory(prefix="mote-") as tmp:
+            st.save(tmp)
+            return load(tmp)
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        st.save(str(tmp))
+    return load(out)
+
+
+def load(path: str | os.PathLike[str], device: str | None = "cpu") -> SentenceTransformer:
+    """Load a MoTE or dense model folder (or a resolvable reference) after validating its files."""
+    folder = resolve_model(path)
+    if Path(folder).is_dir():
+        inspect_folder(folder)
+    try:
+        return SentenceTransformer(folder, device=device)
+    except (OSError, RuntimeError) as e:
+        raise ModelFolderError(f"Could not load model from {folder!r}: {e}") from e
+
+
+def encode(
+    model: SentenceTransformer,
+    texts: Sequence[str],
+    task: str | None = None,
+    batch_size: int = 64,
+    show_progress_bar: bool = False,
+    normalize: bool = False,
+) -> np.ndarray:
+    """Encode with the task's expert AND its instruction prompt (plain ST applies the prompt only when
+    asked by ``prompt_name`` or through ``encode_query``/``encode_document``)."""
+    kwargs: dict[str, Any] = {}
+    if is_mote(model):
+        name = mote_model(model).config.tasks.resolve(task)
+        kwargs["task"] = name
+        if name in model.prompts:
+            kwargs["prompt_name"] = name
+    elif task is not None and task in model.prompts:
+        kwargs["prompt_name"] = task
+    emb = model.encode(
+        list(texts),
+        batch_size=batch_size,
+        show_progress_bar=show_progress_bar,
+        convert_to_numpy=True,
+        normalize_embeddings=normalize,
+        **kwargs,
+    )
+    return np.asarray(emb)
+
+
+def average(
+    model: SentenceTransformer,
+    weights: Sequence[float] | dict[int, Sequence[float]] | dict[str, float] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+) -> SentenceTransformer:
+    """Expert Averaging: fold the experts into one dense model in the standard format.
+
+    ``weights``: None (uniform), a list with one weight per task, ``{task name: weight}``, or
+    ``{block index: per-task list}``. The result loads with plain ``SentenceTransformer`` and
+    ``transformers.AutoModel`` without mote installed; prompts are kept.
+    """
+    moe = mote_model(model)
+    names = moe.config.tasks.names
+    if isinstance(weights, dict) and weights and all(isinstance(k, str) for k in weights):
+        unknown = set(weights) - set(names)
+        if unknown:
+            from mote._errors import unknown_name
+
+            raise unknown_name("task", sorted(unknown)[0], names, "Weights are keyed by task name.")
+        weights = [float(weights.get(n, 0.0)) for n in names]  # type: ignore[call-overload]
+    backbone = copy.deepcopy(moe.backbone)
+    average_backbone(backbone, moe.arch, weights)  # type: ignore[arg-type]
+    first = next(iter(model._modules))
+    module = copy.copy(_transformer(model))
+    module.model = backbone
+    st = copy.copy(model)
+    st._modules = dict(model._modules)  # type: ignore[assignment]
+    st._modules[first] = module
+    st.module_kwargs = {}
+    return _save_and_reload(st, out, overwrite)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    architecture: str
+    tasks: list[str]
+    upcycled_layers: list[int]
+    num_layers: int
+    total_params: int
+    active_params: int
+    disk_bytes: int | None
+    base_model: str | None
+
+    def as_text(self) -> str:
+        lines = [
+            f"architecture      {self.architecture}",
+            f"tasks             {len(self.tasks)}: {', '.join(self.tasks) if self.tasks else '(dense model)'}",
+            f"up-cycled layers  {len(self.upcycled_layers)} of {self.num_layers}: {self.upcycled_layers}",
+            f"total parameters  {self.total_params:,}",
+            f"active parameters {self.active_params:,} (per input)",
+        ]
+        if self.disk_bytes is not None:
+            lines.append(f"size on disk      {self.disk_bytes / 2**20:.1f} MiB")
+        if self.base_model:
+            lines.append(f"base model        {self.base_model}")
+        return "\n".join(lines)
+
+
+def info(model: SentenceTransformer, path: str | os.PathLike[str] | None = None) -> ModelInfo:
+    """Architecture, tasks, up-cycled layers, total/active parameters and size on disk."""
+    inner = _transformer(model).model
+    total = sum(p.numel() for p in model.parameters())
+    disk = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) if path else None
+    if isinstance(inner, MoteModel):
+        idle = 0
+        for bank in inner.modules():
+            if isinstance(bank, TaskExperts):
+                per_expert = sum(p.numel() for p in bank.experts[0].parameters())
+                idle += per_expert * (len(bank.experts) - 1)
+        cfg = inner.config
+        return ModelInfo(
+            architecture=cfg.base_config.model_type,
+            tasks=cfg.tasks.names,
+            upcycled_layers=list(cfg.upcycled_layers or []),
+            num_layers=len(inner.backbone.get_submodule(inner.arch.layers)),
+            total_params=total,
+            active_params=total - idle,
+            disk_bytes=disk,
+            base_model=cfg.base_model,
+        )
+    arch = inner.config.model_type
+    n_layers = int(getattr(inner.config, "num_hidden_layers", 0))
+    return ModelInfo(arch, [], [], n_layers, total, total, disk, None)
