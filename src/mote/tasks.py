@@ -145,7 +145,7 @@ class TaskSet(BaseModel):
             raise unknown_name("task", task, self.names, "Pass one of these as task=....")
         return task
 
-    def indices(self, tasks: str | None | Iterable[str | None], n: int) -> list[int]:
+    def indices(self, tasks: str | Iterable[str | None] | None, n: int) -> list[int]:
         """Expert index per example: one task for all ``n`` inputs, or one task per input."""
         if tasks is None or isinstance(tasks, str):
             return [self.index(tasks)] * n

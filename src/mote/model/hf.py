@@ -9,6 +9,7 @@ own ``Transformer`` module once ``mote`` is imported; no ``trust_remote_code`` i
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,7 +27,7 @@ class MoteConfig(PretrainedConfig):  # type: ignore[misc]
     """Config of a MoTE encoder: the dense base config plus tasks and up-cycled blocks."""
 
     model_type = "mote"
-    sub_configs_defaults = {"base_config": SubConfigSpec(config_class=AutoConfig, model_type="bert")}
+    sub_configs_defaults = {"base_config": SubConfigSpec(config_class=AutoConfig, model_type="bert")}  # noqa: RUF012
 
     base_config: PretrainedConfig | dict[str, Any] | None = None
     task_set: dict[str, Any] | None = None
@@ -51,7 +52,7 @@ class MoteModel(PreTrainedModel):  # type: ignore[misc]
     def __init__(self, config: MoteConfig) -> None:
         super().__init__(config)
         base_config = config.base_config
-        if base_config is None:
+        if not isinstance(base_config, PretrainedConfig):
             raise ValueError("MoteConfig.base_config is missing: the dense model's config is required.")
         self.arch = get_arch(base_config.model_type)
         self.backbone = AutoModel.from_config(base_config)
@@ -109,14 +110,10 @@ class MoteModel(PreTrainedModel):  # type: ignore[misc]
 
 def register() -> None:
     """Register ``model_type="mote"`` with transformers' Auto classes (idempotent)."""
-    try:
+    with contextlib.suppress(ValueError):  # already registered
         AutoConfig.register("mote", MoteConfig)
-    except ValueError:
-        pass
-    try:
+    with contextlib.suppress(ValueError):
         AutoModel.register(MoteConfig, MoteModel)
-    except ValueError:
-        pass
 
 
 register()

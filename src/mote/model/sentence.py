@@ -21,6 +21,7 @@ import torch
 from sentence_transformers import SentenceTransformer
 
 from mote import __version__
+from mote._errors import unknown_name
 from mote.model.architectures import get_arch
 from mote.model.hf import MoteConfig, MoteModel
 from mote.model.io import ModelFolderError, atomic_dir, inspect_folder
@@ -118,12 +119,14 @@ def upcycle(
     st._modules = dict(dense._modules)  # type: ignore[assignment]
     st._modules[next(iter(dense._modules))] = module
     st.module_kwargs = {next(iter(dense._modules)): ["task"]}
-    st.prompts = task_set.prompts()
+    st.prompts = dict(task_set.prompts())
     st.default_prompt_name = None
     return _save_and_reload(st, out, overwrite)
 
 
-def _save_and_reload(st: SentenceTransformer, out: str | os.PathLike[str] | None, overwrite: bool) -> SentenceTransformer:
+def _save_and_reload(
+    st: SentenceTransformer, out: str | os.PathLike[str] | None, overwrite: bool
+) -> SentenceTransformer:
     if out is None:
         with tempfile.TemporaryDirectory(prefix="mote-") as tmp:
             st.save(tmp)
@@ -151,17 +154,21 @@ def encode(
     batch_size: int = 64,
     show_progress_bar: bool = False,
     normalize: bool = False,
+    instruction: bool = True,
 ) -> np.ndarray:
-    """Encode with the task's expert AND its instruction prompt (plain ST applies the prompt only when
-    asked by ``prompt_name`` or through ``encode_query``/``encode_document``)."""
+    """Encode with the task's expert AND (unless ``instruction=False``) its instruction prompt.
+
+    Plain sentence-transformers applies a prompt only when asked by ``prompt_name`` or through
+    ``encode_query``/``encode_document``; this function always pairs the expert with its instruction.
+    Dense models get the task's saved prompt when they have one, else the raw text.
+    """
     kwargs: dict[str, Any] = {}
+    name = task
     if is_mote(model):
         name = mote_model(model).config.tasks.resolve(task)
         kwargs["task"] = name
-        if name in model.prompts:
-            kwargs["prompt_name"] = name
-    elif task is not None and task in model.prompts:
-        kwargs["prompt_name"] = task
+    if instruction and name is not None and name in model.prompts:
+        kwargs["prompt_name"] = name
     emb = model.encode(
         list(texts),
         batch_size=batch_size,
@@ -187,15 +194,17 @@ def average(
     """
     moe = mote_model(model)
     names = moe.config.tasks.names
+    per_block: Sequence[float] | dict[int, Sequence[float]] | None
     if isinstance(weights, dict) and weights and all(isinstance(k, str) for k in weights):
-        unknown = set(weights) - set(names)
+        by_task = {str(k): float(v) for k, v in weights.items()}  # type: ignore[arg-type]
+        unknown = sorted(set(by_task) - set(names))
         if unknown:
-            from mote._errors import unknown_name
-
-            raise unknown_name("task", sorted(unknown)[0], names, "Weights are keyed by task name.")
-        weights = [float(weights.get(n, 0.0)) for n in names]  # type: ignore[call-overload]
+            raise unknown_name("task", unknown[0], names, "Weights are keyed by task name.")
+        per_block = [by_task.get(n, 0.0) for n in names]
+    else:
+        per_block = weights  # type: ignore[assignment]
     backbone = copy.deepcopy(moe.backbone)
-    average_backbone(backbone, moe.arch, weights)  # type: ignore[arg-type]
+    average_backbone(backbone, moe.arch, per_block)
     first = next(iter(model._modules))
     module = copy.copy(_transformer(model))
     module.model = backbone

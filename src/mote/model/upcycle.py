@@ -33,7 +33,10 @@ def select_layers(spec: str | Sequence[int], num_layers: int) -> list[int]:
         if s.startswith("top-"):
             k = _parse_int(s[4:], spec)
             if not 1 <= k <= num_layers:
-                raise ValueError(f"Layer spec {spec!r}: K must be in 1..{num_layers} for this model.")
+                raise ValueError(
+                    f"Layer spec {spec!r}: K must be in 1..{num_layers} for this model "
+                    "(or use 'every-other', 'all', or indices)."
+                )
             return list(range(num_layers - k, num_layers))
         items: Sequence[int] = [_parse_int(p, spec) for p in s.split(",") if p.strip()]
     else:

@@ -1,0 +1,166 @@
+"""The ``mote`` command line: each command validates its inputs, makes one library call, and reports."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="mote",
+    help="Task-specialised embedding models: Mixture of Task Experts and Self Positioning merging.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(e: Exception) -> None:
+    typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2) from None
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    out = [v.strip() for item in values for v in item.split(",") if v.strip()]
+    return out or None
+
+
+@app.command()
+def upcycle(
+    base: Annotated[str, typer.Option(help="Dense model: a folder, a packaged model or (online) a hub id.")] = (
+        "sentence-transformers/all-MiniLM-L6-v2"
+    ),
+    out: Annotated[Path, typer.Option(help="Output folder for the MoTE model.")] = Path("mote-model"),
+    tasks: Annotated[
+        list[str] | None, typer.Option(help="Task names (repeat or comma-separate). Default: the 5 standard tasks.")
+    ] = None,
+    layers: Annotated[str, typer.Option(help="'every-other', 'all', 'top-K' or indices like '1,3,5'.")] = "every-other",
+    instruction: Annotated[
+        list[str] | None, typer.Option(help="Override a task's instruction prefix: TASK=PREFIX (repeatable).")
+    ] = None,
+    default_task: Annotated[str | None, typer.Option(help="Route used when encode() gets no task.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
+) -> None:
+    """Up-cycle a dense encoder: copy the FFN of selected blocks into one expert per task."""
+    from mote.model.sentence import info
+    from mote.model.sentence import upcycle as do_upcycle
+    from mote.tasks import TaskSet
+
+    try:
+        instructions = dict(_parse_kv(i) for i in instruction or [])
+        task_set = TaskSet.from_names(_split(tasks), instructions, default_task)
+        model = do_upcycle(base, task_set, layers=layers, out=out, overwrite=overwrite)
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError, TypeError) as e:
+        _fail(e)
+    typer.echo(f"Up-cycled {base} -> {out}")
+    typer.echo(info(model, out).as_text())
+
+
+def _parse_kv(item: str) -> tuple[str, str]:
+    if "=" not in item:
+        raise ValueError(f"Expected TASK=PREFIX, got {item!r}.")
+    k, v = item.split("=", 1)
+    return k.strip(), v
+
+
+@app.command()
+def encode(
+    model: Annotated[str, typer.Argument(help="Model folder or reference.")],
+    input: Annotated[Path, typer.Option("--input", "-i", help="Text file (one input a line) or JSONL with 'text'.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the embeddings (.npy).")],
+    task: Annotated[str | None, typer.Option(help="Task (expert + instruction) to encode with.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    normalize: Annotated[bool, typer.Option(help="L2-normalise the embeddings.")] = False,
+    instruction: Annotated[bool, typer.Option(help="Prepend the task's instruction prefix.")] = True,
+) -> None:
+    """Encode texts with one task's expert and instruction; writes a float32 .npy matrix."""
+    import numpy as np
+
+    from mote.model.io import ModelFolderError
+    from mote.model.sentence import encode as do_encode
+    from mote.model.sentence import load
+    from mote.textio import read_texts
+
+    try:
+        texts = read_texts(input)
+        st = load(model)
+        emb = do_encode(st, texts, task=task, batch_size=batch_size, show_progress_bar=True, normalize=normalize,
+                        instruction=instruction)
+    except (ValueError, KeyError, FileNotFoundError, ModelFolderError) as e:
+        _fail(e)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp.npy")
+    np.save(tmp, emb.astype(np.float32))
+    tmp.replace(output)
+    typer.echo(f"Encoded {len(texts)} inputs (task={task}) -> {output} {tuple(emb.shape)}")
+
+
+@app.command()
+def average(
+    model: Annotated[str, typer.Argument(help="MoTE model folder.")],
+    out: Annotated[Path, typer.Option(help="Output folder for the dense model.")],
+    weights: Annotated[
+        str | None, typer.Option(help="Per-task weights: 'query=2,document=1,...' or a list '0.5,0.5,...'.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
+) -> None:
+    """Expert Averaging: fold each block's experts into one dense FFN (loads without mote)."""
+    from mote.model.io import ModelFolderError
+    from mote.model.sentence import average as do_average
+    from mote.model.sentence import info, load
+
+    try:
+        st = load(model)
+        w = _parse_weights(weights)
+        dense = do_average(st, w, out=out, overwrite=overwrite)
+    except (ValueError, KeyError, TypeError, FileExistsError, ModelFolderError) as e:
+        _fail(e)
+    typer.echo(f"Averaged experts of {model} -> {out} (weights: {weights or 'uniform'})")
+    typer.echo(info(dense, out).as_text())
+
+
+def _parse_weights(text: str | None) -> list[float] | dict[str, float] | None:
+    if not text:
+        return None
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    try:
+        if all("=" in t for t in items):
+            return {k.strip(): float(v) for k, v in (t.split("=", 1) for t in items)}
+        return [float(t) for t in items]
+    except ValueError:
+        raise ValueError(f"Cannot read weights {text!r}: use 'query=2,document=1' or '0.5,0.25,...'.") from None
+
+
+@app.command()
+def info(
+    model: Annotated[str, typer.Argument(help="Model folder or reference.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Architecture, tasks, up-cycled layers, total and active parameters, size on disk."""
+    from dataclasses import asdict
+
+    from mote.model.io import ModelFolderError
+    from mote.model.resolve import resolve_model
+    from mote.model.sentence import info as do_info
+    from mote.model.sentence import load
+
+    try:
+        path = resolve_model(model)
+        report = do_info(load(path), path)
+    except (ValueError, FileNotFoundError, ModelFolderError) as e:
+        _fail(e)
+    typer.echo(json.dumps(asdict(report), indent=2) if as_json else report.as_text())
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mote").setLevel(logging.INFO)
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""The CLI end to end on a tiny model: upcycle -> info -> encode -> average."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from sentence_transformers import SentenceTransformer
+from typer.testing import CliRunner
+
+from mote.cli import app
+
+runner = CliRunner()
+
+
+def test_cli_roundtrip(tiny_st_dir: Path, tmp_path: Path) -> None:
+    m, d = tmp_path / "m", tmp_path / "d"
+    res = runner.invoke(app, ["upcycle", "--base", str(tiny_st_dir), "--out", str(m)])
+    assert res.exit_code == 0, res.output
+    assert "5: query, document, similarity, classification, clustering" in res.output
+    assert "2 of 4: [1, 3]" in res.output
+
+    res = runner.invoke(app, ["info", str(m), "--json"])
+    report = json.loads(res.stdout)
+    dense = SentenceTransformer(str(tiny_st_dir), device="cpu")
+    assert report["active_params"] == sum(p.numel() for p in dense.parameters())
+
+    texts = ["first input", "the second, longer input text"]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    res = runner.invoke(app, ["encode", str(m), "--task", "query", "-i", str(tmp_path / "in.jsonl"),
+                              "-o", str(tmp_path / "q.npy")])
+    assert res.exit_code == 0, res.output
+    got = np.load(tmp_path / "q.npy")
+    np.testing.assert_allclose(got, dense.encode(texts, prompt="search_query: "), atol=1e-5)
+
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n")
+    res = runner.invoke(app, ["encode", str(m), "--task", "query", "--no-instruction", "-i",
+                              str(tmp_path / "in.txt"), "-o", str(tmp_path / "raw.npy")])
+    assert res.exit_code == 0, res.output
+    np.testing.assert_allclose(np.load(tmp_path / "raw.npy"), dense.encode(texts), atol=1e-5)
+
+    res = runner.invoke(app, ["average", str(m), "--out", str(d), "--weights", "query=1,document=1"])
+    assert res.exit_code == 0, res.output
+    np.testing.assert_allclose(SentenceTransformer(str(d), device="cpu").encode(texts), dense.encode(texts),
+                               atol=1e-5)
+
+
+def test_cli_errors(tiny_st_dir: Path, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["upcycle", "--base", str(tiny_st_dir), "--out", str(tmp_path / "m"),
+                              "--layers", "top-99"])
+    assert res.exit_code == 2 and "top-99" in res.output
+    res = runner.invoke(app, ["upcycle", "--base", str(tiny_st_dir), "--out", str(tmp_path / "m"),
+                              "--tasks", "query,qury", "--instruction", "clustr=x"])
+    assert res.exit_code == 2 and "clustr" in res.output
+    runner.invoke(app, ["upcycle", "--base", str(tiny_st_dir), "--out", str(tmp_path / "m")])
+    (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n{"txt": 1}\n')
+    res = runner.invoke(app, ["encode", str(tmp_path / "m"), "--task", "query", "-i", str(tmp_path / "bad.jsonl"),
+                              "-o", str(tmp_path / "x.npy")])
+    assert res.exit_code == 2 and "bad.jsonl:2" in res.output
+    res = runner.invoke(app, ["encode", str(tmp_path / "m"), "--task", "qurey", "-i", str(tmp_path / "bad.jsonl"),
+                              "-o", str(tmp_path / "x.npy")])
+    assert res.exit_code == 2

@@ -1,0 +1,152 @@
+"""MoTE up-cycling: layer selection, exactness against the dense base, routing, architectures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sentence_transformers import SentenceTransformer
+
+from mote.model.architectures import get_arch
+from mote.model.routing import TaskExperts, routed
+from mote.model.sentence import info, mote_model, upcycle
+from mote.model.upcycle import select_layers
+from mote.tasks import TaskSet
+
+TEXTS = ["hello world", "a much longer sentence about cats, dogs and other animals", "x y", "what is mote?"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "n", "expected"),
+    [
+        ("every-other", 6, [1, 3, 5]),
+        ("every-other", 4, [1, 3]),
+        ("every-other", 5, [1, 3]),
+        ("all", 3, [0, 1, 2]),
+        ("top-2", 6, [4, 5]),
+        ("1,3", 6, [1, 3]),
+        ([0, -1], 6, [0, 5]),
+    ],
+)
+def test_select_layers(spec: object, n: int, expected: list[int]) -> None:
+    assert select_layers(spec, n) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("spec", ["top-0", "top-9", "7", "evry-other", "", [10]])
+def test_select_layers_rejects(spec: object) -> None:
+    with pytest.raises(ValueError, match="every-other"):
+        select_layers(spec, 6)  # type: ignore[arg-type]
+
+
+def test_upcycled_equals_dense_for_every_architecture(tiny_arch_dir: tuple[str, object]) -> None:
+    arch, folder = tiny_arch_dir
+    dense = SentenceTransformer(str(folder), device="cpu")
+    moe = upcycle(str(folder), layers="all")
+    ref = dense.encode(TEXTS)
+    for task in TaskSet().names:
+        got = moe.encode(TEXTS, task=task)
+        assert np.abs(got - ref).max() <= 1e-5, (arch, task)
+    # the instruction is the ST prompt of the same name: encode_query == dense with the same prefix
+    got_q = moe.encode_query(TEXTS)
+    assert np.abs(got_q - dense.encode(TEXTS, prompt="search_query: ")).max() <= 1e-5
+    assert get_arch(arch).ffn  # the table knows this architecture
+
+
+def test_active_parameters_equal_dense(tiny_st_dir: object) -> None:
+    dense = SentenceTransformer(str(tiny_st_dir), device="cpu")
+    moe = upcycle(str(tiny_st_dir), layers="every-other")
+    report = info(moe)
+    assert report.upcycled_layers == [1, 3]
+    assert report.tasks == TaskSet().names
+    assert report.active_params == sum(p.numel() for p in dense.parameters())
+    assert report.total_params > report.active_params
+
+
+def _perturb_expert(moe: SentenceTransformer, expert: int, seed: int = 0) -> None:
+    g = torch.Generator().manual_seed(seed)
+    for bank in mote_model(moe).modules():
+        if isinstance(bank, TaskExperts):
+            for p in bank.experts[expert].parameters():
+                p.data += 0.5 * torch.randn(p.shape, generator=g)
+
+
+def _embed(moe: SentenceTransformer, texts: list[str], tasks: list[str] | str) -> torch.Tensor:
+    features = moe.preprocess(texts)
+    with torch.no_grad():
+        out = moe(features, task=tasks)
+    return out["sentence_embedding"]
+
+
+def test_mixed_batch_routes_each_example_to_its_own_expert(tiny_st_dir: object) -> None:
+    moe = upcycle(str(tiny_st_dir), layers="all")
+    for e in range(len(TaskSet())):
+        _perturb_expert(moe, e, seed=e)
+    tasks = ["query", "document", "query", "clustering"]
+    mixed = _embed(moe, TEXTS, tasks)
+    # naive reference: every example alone through its own task
+    for i, (text, task) in enumerate(zip(TEXTS, tasks, strict=True)):
+        alone = _embed(moe, [text], task)
+        torch.testing.assert_close(mixed[i], alone[0], atol=1e-5, rtol=0)
+    # and the experts really differ after training-like perturbation
+    assert (mixed[0] - _embed(moe, [TEXTS[0]], "document")[0]).abs().max() > 1e-3
+
+
+def test_only_the_routed_expert_receives_gradient(tiny_st_dir: object) -> None:
+    moe = upcycle(str(tiny_st_dir), layers="all")
+    moe.train()
+    features = moe.preprocess(TEXTS[:2])
+    moe(features, task="document")["sentence_embedding"].sum().backward()
+    bank = next(m for m in mote_model(moe).modules() if isinstance(m, TaskExperts))
+    for i, expert in enumerate(bank.experts):
+        has_grad = any(p.grad is not None and p.grad.abs().sum() > 0 for p in expert.parameters())
+        assert has_grad == (i == 1), i
+
+
+def test_task_errors(tiny_st_dir: object) -> None:
+    moe = upcycle(str(tiny_st_dir))
+    with pytest.raises(ValueError, match='Did you mean "query"'):
+        moe.encode(TEXTS, task="qurey")
+    with pytest.raises(ValueError, match="No task given"):
+        moe.encode(TEXTS)
+    with pytest.raises(ValueError, match="one per input"):
+        _embed(moe, TEXTS, ["query", "document"])
+
+
+def test_default_task_routes_untagged_inputs(tiny_st_dir: object) -> None:
+    moe = upcycle(str(tiny_st_dir), TaskSet.from_names(["a", "b"], default_task="b"))
+    _perturb_expert(moe, 1)
+    np.testing.assert_allclose(moe.encode(TEXTS), moe.encode(TEXTS, task="b"), atol=1e-6)
+    assert np.abs(moe.encode(TEXTS) - moe.encode(TEXTS, task="a")).max() > 1e-3
+
+
+def test_custom_task_set_and_instructions(tiny_st_dir: object) -> None:
+    tasks = TaskSet.from_names(["query", "code"], instructions={"code": "code: "})
+    moe = upcycle(str(tiny_st_dir), tasks, layers="top-1")
+    assert {k: moe.prompts[k] for k in ("query", "code")} == {"query": "search_query: ", "code": "code: "}
+    assert info(moe).upcycled_layers == [3]
+    assert mote_model(moe).config.tasks.for_mteb("Retrieval", "query") == "query"
+    with pytest.raises(ValueError, match="No task of"):
+        mote_model(moe).config.tasks.for_mteb("Clustering", None)
+
+
+def test_bank_outside_routed_forward_is_an_error() -> None:
+    bank = TaskExperts([torch.nn.Linear(3, 3), torch.nn.Linear(3, 3)])
+    with pytest.raises(RuntimeError, match="outside a routed forward"):
+        bank(torch.zeros(2, 3))
+    with routed(torch.tensor([1, 0])):
+        out = bank(torch.ones(2, 3))
+    torch.testing.assert_close(out[0], bank.experts[1](torch.ones(3)))
+    torch.testing.assert_close(out[1], bank.experts[0](torch.ones(3)))
+
+
+def test_unsupported_architecture() -> None:
+    with pytest.raises(ValueError, match="Supported model types: .*bert.*modernbert"):
+        get_arch("gpt2")
+    with pytest.raises(ValueError, match='Did you mean "roberta"'):
+        get_arch("robertaa")
+
+
+def test_already_upcycled_is_rejected(tiny_st_dir: object) -> None:
+    moe = upcycle(str(tiny_st_dir))
+    with pytest.raises(ValueError, match="already a MoTE model"):
+        upcycle(moe)
