@@ -93,19 +93,32 @@ class MoteModel(PreTrainedModel):  # type: ignore[misc]
             task_ids = self.task_ids_for(task, ref.shape[0], ref.device)
         elif task is not None:
             raise ValueError("Give either task or task_ids, not both.")
-        kwargs: dict[str, Any] = {"attention_mask": attention_mask, "return_dict": True}
-        if token_type_ids is not None:
-            kwargs["token_type_ids"] = token_type_ids
-        if position_ids is not None:
-            kwargs["position_ids"] = position_ids
-        if output_hidden_states is not None:
-            kwargs["output_hidden_states"] = output_hidden_states
-        if output_attentions is not None:
-            kwargs["output_attentions"] = output_attentions
-        with routed(task_ids.to(ref.device)):
-            if input_ids is not None:
-                return self.backbone(input_ids=input_ids, **kwargs)
-            return self.backbone(inputs_embeds=inputs_embeds, **kwargs)
+        ids: torch.Tensor = task_ids.reshape(-1).to(ref.device)
+        given: dict[str, torch.Tensor | None] = {"input_ids": input_ids, "inputs_embeds": inputs_embeds, "attention_mask": attention_mask,
+                  "token_type_ids": token_type_ids, "position_ids": position_ids}
+        inputs = {k: v for k, v in given.items() if v is not None}
+        flags = {"output_hidden_states": output_hidden_states, "output_attentions": output_attentions}
+        flags = {k: v for k, v in flags.items() if v is not None}
+        order = None
+        if bool((ids[1:] < ids[:-1]).any()):  # mixed and not grouped: group rows by task
+            order = torch.argsort(ids, stable=True)
+            ids = ids[order]
+            inputs = {k: v[order] for k, v in inputs.items()}
+        with routed(ids):
+            out = self.backbone(**inputs, **flags, return_dict=True)
+        return out if order is None else _unpermute(out, order)
+
+
+def _unpermute(out: Any, order: torch.Tensor) -> Any:
+    """Restore the caller's row order on every batch-first tensor of a model output."""
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(order.numel(), device=order.device)
+    for key, value in out.items():
+        if isinstance(value, torch.Tensor) and value.shape[:1] == order.shape:
+            out[key] = value[inverse]
+        elif isinstance(value, tuple):
+            out[key] = tuple(v[inverse] if isinstance(v, torch.Tensor) else v for v in value)
+    return out
 
 
 def register() -> None:

@@ -2,41 +2,74 @@
 
 The task travels with the inputs: :class:`~mote.model.hf.MoteModel` turns the ``task`` argument of a
 forward call into one expert index per example and opens :func:`routed` around the backbone call.
-The indices live in a :class:`contextvars.ContextVar`, so they are scoped to that one call, thread- and
+The route lives in a :class:`contextvars.ContextVar`, so they are scoped to that one call, thread- and
 async-safe, and always cleared afterwards; there is no "current task" setting on the model.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-_TASK_IDS: ContextVar[torch.Tensor | None] = ContextVar("mote_task_ids", default=None)
+
+@dataclass(frozen=True)
+class Route:
+    """Which rows of the batch go to which expert: ``groups`` of ``(expert, rows)``.
+
+    ``rows`` is a ``slice`` when the batch is grouped by task (what :class:`~mote.model.hf.MoteModel`
+    arranges for mixed batches, so experts read views and the outputs are concatenated) or an index
+    tensor otherwise.
+    """
+
+    batch: int
+    groups: tuple[tuple[int, slice | torch.Tensor], ...]
+
+    @classmethod
+    def from_task_ids(cls, task_ids: torch.Tensor) -> Route:
+        ids = task_ids.reshape(-1)
+        experts, counts = torch.unique_consecutive(ids, return_counts=True)
+        e_list, c_list = experts.tolist(), counts.tolist()
+        if len(set(e_list)) == len(e_list):  # grouped: contiguous slices
+            bounds = [0, *itertools.accumulate(c_list)]
+            spans = zip(e_list, bounds, bounds[1:], strict=False)
+            return cls(ids.shape[0], tuple((e, slice(a, b)) for e, a, b in spans))
+        groups = tuple((int(e), (ids == e).nonzero(as_tuple=True)[0]) for e in sorted(set(e_list)))
+        return cls(ids.shape[0], groups)
+
+    @property
+    def experts(self) -> set[int]:
+        return {e for e, _ in self.groups}
+
+
+_ROUTE: ContextVar[Route | None] = ContextVar("mote_route", default=None)
 
 
 @contextmanager
-def routed(task_ids: torch.Tensor) -> Iterator[None]:
+def routed(task_ids: torch.Tensor) -> Iterator[Route]:
     """Route every :class:`TaskExperts` called inside this block by ``task_ids`` (shape ``(batch,)``)."""
-    token = _TASK_IDS.set(task_ids)
+    route = Route.from_task_ids(task_ids)
+    token = _ROUTE.set(route)
     try:
-        yield
+        yield route
     finally:
-        _TASK_IDS.reset(token)
+        _ROUTE.reset(token)
 
 
-def current_task_ids() -> torch.Tensor:
-    ids = _TASK_IDS.get()
-    if ids is None:
+def current_route() -> Route:
+    route = _ROUTE.get()
+    if route is None:
         raise RuntimeError(
             "A MoTE expert bank was called outside a routed forward pass, so it does not know which expert "
             "to use. Call the MoteModel (or SentenceTransformer) with task=..., or wrap the call in "
             "mote.model.routing.routed(task_ids)."
         )
-    return ids
+    return route
 
 
 class TaskExperts(nn.Module):
@@ -53,39 +86,36 @@ class TaskExperts(nn.Module):
         self.experts = nn.ModuleList(experts)
 
     def forward(self, x: torch.Tensor, *extra: torch.Tensor) -> torch.Tensor:
-        ids = current_task_ids()
-        if ids.shape[0] != x.shape[0]:
+        route = current_route()
+        if route.batch != x.shape[0]:
             raise RuntimeError(
-                f"Routing got {ids.shape[0]} task ids for a batch of {x.shape[0]} inputs; "
+                f"Routing got {route.batch} task ids for a batch of {x.shape[0]} inputs; "
                 "give one task for the batch or one per input."
             )
-        present = torch.unique(ids)
-        if present.numel() == 1:  # single-task batch: no gather/scatter
-            out: torch.Tensor = self.experts[int(present.item())](x, *extra)
+        if len(route.groups) == 1:  # single-task batch: the dense path, no copies
+            out: torch.Tensor = self.experts[route.groups[0][0]](x, *extra)
         else:
-            out = self._dispatch(x, extra, ids, present)
+            out = self._dispatch(x, extra, route)
         if self.training and torch.is_grad_enabled() and _distributed():
-            out = out + self._unused_zero(present)
+            out = out + self._unused_zero(route.experts, x)
         return out
 
-    def _dispatch(
-        self, x: torch.Tensor, extra: tuple[torch.Tensor, ...], ids: torch.Tensor, present: torch.Tensor
-    ) -> torch.Tensor:
+    def _dispatch(self, x: torch.Tensor, extra: tuple[torch.Tensor, ...], route: Route) -> torch.Tensor:
+        if all(isinstance(rows, slice) for _, rows in route.groups):
+            return torch.cat([self.experts[e](x[rows], *(a[rows] for a in extra)) for e, rows in route.groups])
         out: torch.Tensor | None = None
-        for e in present.tolist():
-            rows = (ids == e).nonzero(as_tuple=True)[0]
-            y = self.experts[e](x.index_select(0, rows), *(a.index_select(0, rows) for a in extra))
+        for e, rows in route.groups:
+            y = self.experts[e](x[rows], *(a[rows] for a in extra))
             if out is None:
                 out = y.new_zeros((x.shape[0], *y.shape[1:]))
-            out = out.index_copy(0, rows, y)
+            out = out.index_copy(0, rows, y)  # type: ignore[arg-type]
         assert out is not None
         return out
 
-    def _unused_zero(self, present: torch.Tensor) -> torch.Tensor:
+    def _unused_zero(self, used: set[int], like: torch.Tensor) -> torch.Tensor:
         """0 * (sum of the unused experts' parameters): keeps every expert in the autograd graph, so DDP
         ranks that routed to different experts in a step still all-reduce the same parameter set."""
-        used = set(present.tolist())
-        total = torch.zeros((), device=present.device)
+        total = like.new_zeros(())
         for i, expert in enumerate(self.experts):
             if i not in used:
                 for p in expert.parameters():
