@@ -94,8 +94,13 @@ class MoteModel(PreTrainedModel):  # type: ignore[misc]
         elif task is not None:
             raise ValueError("Give either task or task_ids, not both.")
         ids: torch.Tensor = task_ids.reshape(-1).to(ref.device)
-        given: dict[str, torch.Tensor | None] = {"input_ids": input_ids, "inputs_embeds": inputs_embeds, "attention_mask": attention_mask,
-                  "token_type_ids": token_type_ids, "position_ids": position_ids}
+        given: dict[str, torch.Tensor | None] = {
+            "input_ids": input_ids,
+            "inputs_embeds": inputs_embeds,
+            "attention_mask": attention_mask,
+            "token_type_ids": token_type_ids,
+            "position_ids": position_ids,
+        }
         inputs = {k: v for k, v in given.items() if v is not None}
         flags = {"output_hidden_states": output_hidden_states, "output_attentions": output_attentions}
         flags = {k: v for k, v in flags.items() if v is not None}
