@@ -156,6 +156,29 @@ def info(
     typer.echo(json.dumps(asdict(report), indent=2) if as_json else report.as_text())
 
 
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="Training config YAML (see configs/).")],
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a config value: key.sub=value (repeatable).")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the latest checkpoint in train.output_dir.")] = False,
+) -> None:
+    """Train a MoTE, joint or separate model (task-aware contrastive learning)."""
+    from mote.train.config import load_config
+    from mote.train.run import train as do_train
+
+    try:
+        cfg = load_config(config, set_)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(e)
+    try:
+        summary = do_train(cfg, resume=resume)
+    except (ValueError, KeyError, FileExistsError, FileNotFoundError, FloatingPointError) as e:
+        _fail(e)
+    typer.echo(json.dumps(summary, indent=2, default=str))
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("mote").setLevel(logging.INFO)

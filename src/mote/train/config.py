@@ -1,0 +1,153 @@
+"""The training config: one validated schema (unknown keys rejected), loaded from YAML with overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mote._errors import unknown_name
+from mote.losses import LOSSES
+from mote.tasks import TaskSet
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskTraining(_Strict):
+    """Task-aware hyperparameters of one task."""
+
+    loss: str = Field("infonce", description="infonce for pairs/triplets; cosent or angle for scored pairs.")
+    scored_loss: str = Field("cosent", description="Loss used for this task's datasets that carry a score.")
+    temperature: float = Field(0.05, gt=0, description="Contrastive temperature (logit scale = 1/temperature).")
+    hard_negatives: int = Field(1, ge=0, description="Hard negatives per anchor (when the data has them).")
+    weight: float = Field(1.0, ge=0, description="Loss weight of this task's batches.")
+    batching: Literal["single", "mixed"] = Field(
+        "single", description="single: every batch from one dataset of this task; mixed: this task's datasets mixed."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> TaskTraining:
+        for name in (self.loss, self.scored_loss):
+            if name not in LOSSES:
+                raise unknown_name("loss", name, LOSSES)
+        return self
+
+
+# Defaults in the spirit of the MoTE paper's task-aware training: retrieval sharper, STS softer.
+DEFAULT_TASK_TRAINING: dict[str, dict[str, Any]] = {
+    "query": {"temperature": 0.02, "hard_negatives": 1},
+    "document": {"temperature": 0.02, "hard_negatives": 1},
+    "similarity": {"temperature": 0.05, "scored_loss": "cosent"},
+    "classification": {"temperature": 0.05, "hard_negatives": 1},
+    "clustering": {"temperature": 0.05, "hard_negatives": 1},
+}
+
+
+class ModelSection(_Strict):
+    base: str = Field(
+        "sentence-transformers/all-MiniLM-L6-v2", description="Dense base: path, packaged model or hub id."
+    )
+    mode: Literal["mote", "joint", "separate"] = Field(
+        "mote", description="mote: experts; joint: one dense model; separate: one dense model per task."
+    )
+    instructions: bool = Field(True, description="Prepend each task's instruction prefix (joint without: False).")
+    layers: str | list[int] = Field("every-other", description="Blocks to up-cycle (mode mote).")
+    tasks: list[str] = Field(default_factory=lambda: TaskSet().names, description="Task set (route keys).")
+    instruction_overrides: dict[str, str] = Field(default_factory=dict, description="Task -> instruction prefix.")
+    max_seq_length: int = Field(128, ge=8, description="Training truncation length.")
+
+
+class DataSection(_Strict):
+    recipe: str = Field(..., description="Data recipe YAML (see recipes/).")
+    data_root: str | None = Field(None, description="Folder the recipe's paths are relative to (default: recipe's).")
+    sampling: Literal["proportional", "round-robin", "temperature"] = Field("proportional")
+    alpha: float = Field(0.5, ge=0, le=1, description="Temperature sampling: P(dataset) ~ size**alpha.")
+    max_examples_per_dataset: int | None = Field(None, ge=1, description="Cap per dataset (after the recipe).")
+
+
+class TrainSection(_Strict):
+    output_dir: str = Field(..., description="Run folder: checkpoints, metrics.jsonl, final model.")
+    batch_size: int = Field(32, ge=2)
+    mini_batch_size: int | None = Field(None, ge=1, description="Gradient caching mini-batch (None: off).")
+    max_steps: int = Field(100, ge=1, description="Optimizer steps (the training budget).")
+    learning_rate: float = Field(2e-5, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, le=1)
+    seed: int = 42
+    bf16: bool = Field(False, description="bf16 autocast on CPU (about 2x faster here).")
+    threads: int | None = Field(None, ge=1, description="torch intra-op threads (None: torch's default).")
+    save_steps: int = Field(50, ge=1, description="Checkpoint every N steps (atomic).")
+    save_total_limit: int = Field(2, ge=1)
+    logging_steps: int = Field(5, ge=1)
+    static: bool = Field(False, description="Ablation: one setting (the 'default' task's) for all tasks.")
+    dataloader_drop_last: bool = True
+
+
+class TrainConfig(_Strict):
+    model: ModelSection = Field(default_factory=ModelSection)  # type: ignore[arg-type]
+    data: DataSection
+    train: TrainSection
+    tasks: dict[str, TaskTraining] = Field(default_factory=dict, description="Per-task hyperparameters.")
+    default: TaskTraining = Field(
+        default_factory=TaskTraining,  # type: ignore[arg-type]
+        description="Settings for tasks not listed, and for every task when static.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        for name in self.tasks:
+            if name not in self.model.tasks:
+                raise unknown_name("task in 'tasks'", name, self.model.tasks)
+        if self.train.mini_batch_size and self.train.mini_batch_size > self.train.batch_size:
+            raise ValueError(
+                f"train.mini_batch_size ({self.train.mini_batch_size}) must be <= train.batch_size "
+                f"({self.train.batch_size})."
+            )
+        return self
+
+    def task_training(self, task: str) -> TaskTraining:
+        """The hyperparameters used for ``task`` (the shared default when ``static``)."""
+        if self.train.static:
+            return self.default
+        if task in self.tasks:
+            return self.tasks[task]
+        defaults = DEFAULT_TASK_TRAINING.get(task, {})
+        return self.default.model_copy(update=defaults)
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"--set {key}: {p!r} is not a section.")
+    node[parts[-1]] = value
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a YAML config, apply ``key.sub=value`` overrides (values parsed as YAML), validate."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Config file {str(path)!r} does not exist.")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level, got {type(data).__name__}.")
+    for item in overrides or []:
+        if "=" not in item:
+            raise ValueError(f"--set expects key=value, got {item!r} (e.g. --set train.max_steps=20).")
+        key, raw = item.split("=", 1)
+        _set_dotted(data, key.strip(), yaml.safe_load(raw))
+    recipe = data.get("data", {}).get("recipe") if isinstance(data.get("data"), dict) else None
+    if isinstance(recipe, str) and not Path(recipe).is_absolute() and not Path(recipe).exists():
+        candidate = path.parent / recipe
+        if candidate.exists():
+            data["data"]["recipe"] = str(candidate)
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as e:
+        raise ValueError(f"Invalid config {str(path)!r}:\n{e}") from None

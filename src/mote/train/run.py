@@ -1,0 +1,178 @@
+"""``mote train``: config -> data -> model (up-cycled or dense) -> sentence-transformers trainer -> model.
+
+Reads top to bottom: :func:`train` builds everything and runs one trainer per model (one for ``mote``
+and ``joint``, one per task for ``separate``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from datasets import Dataset
+from sentence_transformers import SentenceTransformer, SentenceTransformerTrainingArguments
+from sentence_transformers.base.sampler import BatchSamplers, MultiDatasetBatchSamplers
+from transformers.trainer_utils import get_last_checkpoint
+
+from mote.model.io import atomic_dir, atomic_write_text
+from mote.model.resolve import resolve_model
+from mote.model.sentence import upcycle
+from mote.tasks import TaskSet
+from mote.train.callbacks import JsonlMetrics
+from mote.train.config import TrainConfig
+from mote.train.datasets import prepare
+from mote.train.sampler import TemperatureBatchSampler
+from mote.train.trainer import BATCHES_FILE, MoteTrainer
+
+log = logging.getLogger(__name__)
+CONFIG_FILE = "mote_train_config.yaml"
+
+
+def task_set(config: TrainConfig) -> TaskSet:
+    return TaskSet.from_names(config.model.tasks, config.model.instruction_overrides)
+
+
+def load_data(config: TrainConfig) -> dict[str, Dataset]:
+    """The recipe's datasets (``mote.data``), capped per dataset when configured."""
+    from mote.data.recipe import load_recipe
+
+    datasets: dict[str, Dataset] = load_recipe(config.data.recipe, data_root=config.data.data_root)
+    cap = config.data.max_examples_per_dataset
+    if cap:
+        datasets = {k: d.select(range(min(cap, len(d)))) for k, d in datasets.items()}
+    return datasets
+
+
+def build_model(config: TrainConfig, tasks: TaskSet) -> SentenceTransformer:
+    base = resolve_model(config.model.base)
+    if config.model.mode == "mote":
+        model = upcycle(base, tasks, layers=config.model.layers)
+    else:
+        model = SentenceTransformer(base, device="cpu")
+        model.prompts = dict(tasks.prompts()) if config.model.instructions else {}
+    model.max_seq_length = config.model.max_seq_length
+    return model
+
+
+def training_arguments(config: TrainConfig, output_dir: Path) -> SentenceTransformerTrainingArguments:
+    t = config.train
+    sampler: Any = {
+        "proportional": MultiDatasetBatchSamplers.PROPORTIONAL,
+        "round-robin": MultiDatasetBatchSamplers.ROUND_ROBIN,
+        "temperature": functools.partial(TemperatureBatchSampler, alpha=config.data.alpha),
+    }[config.data.sampling]
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return SentenceTransformerTrainingArguments(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=t.batch_size,
+        max_steps=t.max_steps,
+        learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay,
+        warmup_steps=int(t.warmup_ratio * t.max_steps),
+        lr_scheduler_type="linear",
+        seed=t.seed,
+        bf16=t.bf16,
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        logging_steps=t.logging_steps,
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        multi_dataset_batch_sampler=sampler,
+        dataloader_drop_last=t.dataloader_drop_last,
+        report_to="none",
+        ddp_backend="gloo" if distributed and not torch.cuda.is_available() else None,
+        ddp_find_unused_parameters=False,
+        disable_tqdm=False,
+    )
+
+
+def _fit(
+    config: TrainConfig,
+    model: SentenceTransformer,
+    raw: dict[str, Dataset],
+    tasks: TaskSet,
+    output_dir: Path,
+    resume: bool,
+) -> dict[str, Any]:
+    checkpoint = _checkpoint_to_resume(output_dir, resume)
+    prepared = prepare(raw, config, model, tasks, routed=config.model.mode == "mote")
+    args = training_arguments(config, output_dir)
+    args.router_mapping = prepared.router_mapping
+    args.prompts = prepared.prompts
+    trainer = MoteTrainer(
+        model=model,
+        args=args,
+        train_dataset=prepared.datasets,
+        loss=prepared.losses,
+        task_of=prepared.task_of,
+        callbacks=[JsonlMetrics(output_dir / "metrics.jsonl", also_truncate=(output_dir / BATCHES_FILE,))],
+    )
+    start = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    seconds = time.perf_counter() - start
+    if trainer.args.should_save:
+        with atomic_dir(output_dir / "final", overwrite=True) as tmp:
+            model.save(str(tmp))
+            (tmp / CONFIG_FILE).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    summary = {
+        "mode": config.model.mode,
+        "steps": trainer.state.global_step,
+        "train_seconds": round(seconds, 2),
+        "train_loss": result.training_loss,
+        "examples_seen": trainer.state.global_step * config.train.batch_size * max(1, args.world_size),
+        "resumed_from": checkpoint,
+        "datasets": {k: len(v) for k, v in prepared.datasets.items()},
+        "task_of": prepared.task_of,
+    }
+    if trainer.args.should_save:
+        atomic_write_text(output_dir / "train_summary.json", json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _checkpoint_to_resume(output_dir: Path, resume: bool) -> str | None:
+    last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    if resume:
+        if last is None:
+            log.warning("--resume: no checkpoint in %s; starting from the beginning.", output_dir)
+        return last
+    if last is not None:
+        raise FileExistsError(
+            f"{str(output_dir)!r} already holds checkpoints (latest {Path(last).name}). Pass --resume to continue "
+            "that run, or choose another train.output_dir."
+        )
+    return None
+
+
+def train(config: TrainConfig, datasets: dict[str, Dataset] | None = None, resume: bool = False) -> dict[str, Any]:
+    """Train as configured; returns a summary. ``datasets`` overrides the recipe (tests, notebooks)."""
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    tasks = task_set(config)
+    raw = datasets if datasets is not None else load_data(config)
+    out = Path(config.train.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / CONFIG_FILE, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    if config.model.mode != "separate":
+        return _fit(config, build_model(config, tasks), raw, tasks, out, resume)
+    summaries = {}
+    for task, group in _group_by_task(raw).items():
+        log.info("separate: training the %r model on %s", task, sorted(group))
+        summaries[task] = _fit(config, build_model(config, tasks), group, tasks, out / "separate" / task, resume)
+    return {"mode": "separate", "models": summaries}
+
+
+def _group_by_task(raw: dict[str, Dataset]) -> dict[str, dict[str, Dataset]]:
+    """Datasets grouped by the anchor's task (retrieval query->document datasets group under 'query')."""
+    groups: dict[str, dict[str, Dataset]] = {}
+    for name, ds in raw.items():
+        cols = ds.column_names
+        task = str(ds[0]["anchor_task"] if "anchor_task" in cols else ds[0]["task"])
+        groups.setdefault(task, {})[name] = ds
+    return groups

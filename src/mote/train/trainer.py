@@ -1,0 +1,104 @@
+"""A thin subclass of sentence-transformers' trainer: per-task loss logging, a finite-loss guard, and
+atomic checkpoints. Losses, samplers, prompts and routing all come from sentence-transformers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections import defaultdict
+from typing import Any
+
+import torch
+from sentence_transformers import SentenceTransformerTrainer
+from transformers.trainer_utils import rotate_checkpoints
+
+BATCHES_FILE = "batches.jsonl"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; training stops and the last good checkpoint is kept."""
+
+
+def batch_fingerprint(inputs: dict[str, Any]) -> str:
+    """Short hash of a batch's token ids: lets tests check that no example is skipped or repeated."""
+    h = hashlib.sha1()
+    for key in sorted(inputs):
+        value = inputs[key]
+        if key.endswith("input_ids") and isinstance(value, torch.Tensor):
+            h.update(value.detach().cpu().numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+class MoteTrainer(SentenceTransformerTrainer):  # type: ignore[misc]
+    def __init__(self, *args: Any, task_of: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.task_of = task_of or {}
+        self._task_losses: dict[str, list[float]] = defaultdict(list)
+        self._examples = 0
+        self._last_log = time.perf_counter()
+
+    def compute_loss(
+        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
+        dataset = inputs.get("dataset_name")
+        task = self.task_of.get(str(dataset), str(dataset))
+        self._record_batch(str(dataset), batch_fingerprint(inputs))
+        n = next((v.shape[0] for k, v in inputs.items() if k.endswith("input_ids")), 0)
+        self._examples += int(n)
+        out = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        loss = out[0] if return_outputs else out
+        value = float(loss.detach())  # type: ignore[union-attr]
+        if not torch.isfinite(torch.tensor(value)):
+            raise NonFiniteLossError(
+                f"Loss is {value} at step {self.state.global_step + 1} (dataset {dataset!r}, task {task!r}). "
+                f"Training stopped; the last good checkpoint in {self.args.output_dir!r} is kept. Lower the "
+                "learning rate or this task's temperature, or enable bf16=false, and resume with --resume."
+            )
+        self._task_losses[task].append(value)
+        return out
+
+    def _record_batch(self, dataset: str, fingerprint: str) -> None:
+        """One line per optimizer step in ``batches.jsonl`` (which batch was trained on, by content hash)."""
+        if self.args.process_index != 0 or self.model.training is False:
+            return
+        path = os.path.join(str(self.args.output_dir), BATCHES_FILE)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"step": self.state.global_step + 1, "dataset": dataset, "batch": fingerprint}) + "\n")
+
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        if "loss" in logs:
+            for task, values in sorted(self._task_losses.items()):
+                logs[f"loss/{task}"] = round(sum(values) / len(values), 5)
+            now = time.perf_counter()
+            logs["examples_per_s"] = round(self._examples / max(now - self._last_log, 1e-9), 2)
+            self._task_losses.clear()
+            self._examples = 0
+            self._last_log = now
+        super().log(logs, *args, **kwargs)
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        """Write the checkpoint into ``.staging/`` and rename it into place once complete."""
+        run_dir = self._get_output_dir(trial=trial)
+        staging = os.path.join(run_dir, ".staging")
+        name = f"checkpoint-{self.state.global_step}"
+        self._get_output_dir = lambda trial=None: staging  # type: ignore[method-assign,misc]
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            del self._get_output_dir
+        self.accelerator.wait_for_everyone()
+        if self.args.should_save:
+            final = os.path.join(run_dir, name)
+            if os.path.exists(final):
+                shutil.rmtree(final)
+            os.replace(os.path.join(staging, name), final)
+            rotate_checkpoints(
+                output_dir=run_dir,
+                save_total_limit=self.args.save_total_limit,
+                best_model_checkpoint=self.state.best_model_checkpoint,
+                use_mtime=False,
+            )
+        self.accelerator.wait_for_everyone()

@@ -1,0 +1,162 @@
+"""Training: routing during training, resume after SIGKILL, non-finite loss, config, samplers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from mote.model.routing import TaskExperts
+from mote.model.sentence import encode, load, mote_model
+from mote.train.config import load_config
+from mote.train.run import train
+from mote.train.sampler import TemperatureBatchSampler, temperature_probabilities
+from mote.train.trainer import NonFiniteLossError
+
+sys.path.insert(0, str(Path(__file__).parent))
+from train_helpers import config, synthetic_datasets
+
+HERE = Path(__file__).parent
+
+
+def _expert_params(model: object) -> dict[tuple[int, int], torch.Tensor]:
+    out = {}
+    for b, bank in enumerate(m for m in mote_model(model).modules() if isinstance(m, TaskExperts)):  # type: ignore[arg-type]
+        for e, expert in enumerate(bank.experts):
+            out[(b, e)] = torch.cat([p.detach().flatten() for p in expert.parameters()])
+    return out
+
+
+def test_mote_training_routes_each_task_to_its_expert(tiny_st_dir: Path, tmp_path: Path) -> None:
+    summary = train(config(tiny_st_dir, tmp_path / "run", max_steps=6, sampling="round-robin"), synthetic_datasets())
+    assert summary["steps"] == 6
+    from mote.model.sentence import upcycle
+
+    before = _expert_params(upcycle(str(tiny_st_dir), layers="all"))
+    model = load(tmp_path / "run" / "final")
+    after = _expert_params(model)
+    # experts 0-3 (query, document, similarity, classification) trained; 4 (clustering) had no data
+    for (b, e), p in after.items():
+        changed = not torch.equal(p, before[(b, e)])
+        assert changed == (e != 4), (b, e)
+    for task in ("query", "document", "clustering"):
+        assert encode(model, ["alpha beta"], task=task).shape == (1, 32)
+    metrics = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    seen = {k for m in metrics for k in m if k.startswith("loss/")}
+    assert seen == {"loss/query", "loss/similarity", "loss/classification"}
+    assert (tmp_path / "run" / "final" / "mote_train_config.yaml").is_file()
+
+
+def test_existing_run_needs_resume(tiny_st_dir: Path, tmp_path: Path) -> None:
+    train(config(tiny_st_dir, tmp_path / "run", max_steps=3), synthetic_datasets())
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(config(tiny_st_dir, tmp_path / "run", max_steps=3), synthetic_datasets())
+
+
+def _run(base: Path, out: Path, steps: int, resume: bool = False) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, str(HERE / "train_script.py"), str(base), str(out), str(steps)] + (
+        ["--resume"] if resume else []
+    )
+    return subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
+
+
+def _final_weights(out: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(out / "final" / "model.safetensors"))
+
+
+def _batches(out: Path) -> list[tuple[int, str]]:
+    rows = [json.loads(x) for x in (out / "batches.jsonl").read_text().splitlines()]
+    return [(r["step"], r["batch"]) for r in rows]
+
+
+def test_resume_after_sigkill_matches_uninterrupted_run(tiny_st_dir: Path, tmp_path: Path) -> None:
+    steps = 40
+    ref = _run(tiny_st_dir, tmp_path / "ref", steps)
+    assert ref.wait(timeout=300) == 0, ref.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
+
+    killed = _run(tiny_st_dir, tmp_path / "killed", steps)
+    deadline = time.time() + 240
+    while not (tmp_path / "killed" / "checkpoint-10").exists():
+        assert killed.poll() is None, "the run finished before it could be killed; make it longer"
+        assert time.time() < deadline
+        time.sleep(0.02)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert not (tmp_path / "killed" / "final").exists()
+    resumed = _run(tiny_st_dir, tmp_path / "killed", steps, resume=True)
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
+
+    a, b = _final_weights(tmp_path / "ref"), _final_weights(tmp_path / "killed")
+    assert a.keys() == b.keys()
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) <= 1e-6
+    # no example skipped or repeated: the same batches, step by step
+    assert _batches(tmp_path / "ref") == _batches(tmp_path / "killed")
+    assert len(_batches(tmp_path / "ref")) == steps
+
+
+def test_non_finite_loss_stops_and_keeps_checkpoint(tiny_st_dir: Path, tmp_path: Path) -> None:
+    data = synthetic_datasets()
+    cfg = config(
+        tiny_st_dir,
+        tmp_path / "run",
+        max_steps=6,
+        save_steps=1,
+        sampling="round-robin",
+        tasks={"query": {"temperature": 1e-40}},
+    )
+    with pytest.raises(NonFiniteLossError, match=r"step \d+ \(dataset 'retrieval', task 'query'\)"):
+        train(cfg, {"sts": data["sts"], "retrieval": data["retrieval"]})
+    assert (tmp_path / "run" / "checkpoint-1" / "model.safetensors").is_file()
+
+
+def test_joint_and_separate_modes(tiny_st_dir: Path, tmp_path: Path) -> None:
+    data = synthetic_datasets()
+    joint = train(config(tiny_st_dir, tmp_path / "joint", mode="joint", max_steps=3), data)
+    assert joint["mode"] == "joint"
+    model = load(tmp_path / "joint" / "final")
+    assert model.prompts["query"] == "search_query: "  # instruction-conditioned dense model
+    sep = train(config(tiny_st_dir, tmp_path / "sep", mode="separate", max_steps=2), data)
+    assert set(sep["models"]) == {"query", "similarity", "classification"}
+    for task in sep["models"]:
+        assert (tmp_path / "sep" / "separate" / task / "final" / "model.safetensors").is_file()
+
+
+def test_config_validation(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("data: {recipe: r.yaml}\ntrain: {output_dir: o, max_stepz: 3}\n")
+    with pytest.raises(ValueError, match="max_stepz"):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "c.yaml").write_text("data: {recipe: r.yaml}\ntrain: {output_dir: o}\ntasks: {qury: {}}\n")
+    with pytest.raises(ValueError, match='Did you mean "query"'):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "c.yaml").write_text("data: {recipe: r.yaml}\ntrain: {output_dir: o}\n")
+    cfg = load_config(tmp_path / "c.yaml", ["train.max_steps=7", "tasks.query.temperature=0.01", "train.static=true"])
+    assert cfg.train.max_steps == 7 and cfg.tasks["query"].temperature == 0.01
+    assert cfg.task_training("query").temperature == cfg.default.temperature  # static: one setting for all
+    with pytest.raises(ValueError, match="key=value"):
+        load_config(tmp_path / "c.yaml", ["train.max_steps"])
+
+
+def test_temperature_sampler() -> None:
+    assert temperature_probabilities([100, 1], 1.0) == pytest.approx([100 / 101, 1 / 101])
+    assert temperature_probabilities([100, 1], 0.0) == pytest.approx([0.5, 0.5])
+    assert temperature_probabilities([100, 1], 0.5) == pytest.approx([10 / 11, 1 / 11])
+    from torch.utils.data import BatchSampler, ConcatDataset, SequentialSampler
+
+    sets = [list(range(400)), list(range(100))]
+    samplers = [BatchSampler(SequentialSampler(s), 4, drop_last=True) for s in sets]
+    sampler = TemperatureBatchSampler(ConcatDataset(sets), samplers, seed=3, alpha=0.0)
+    batches = list(sampler)
+    assert len(batches) == 125 and batches == list(sampler)  # deterministic per seed and epoch
+    counts = Counter(int(b[0] >= 400) for b in batches)
+    assert abs(counts[0] / 125 - 0.5) < 0.15  # alpha 0: both datasets drawn about equally
