@@ -113,8 +113,13 @@ class TaskExperts(nn.Module):
         return out
 
     def _unused_zero(self, used: set[int], like: torch.Tensor) -> torch.Tensor:
-        """0 * (sum of the unused experts' parameters): keeps every expert in the autograd graph, so DDP
-        ranks that routed to different experts in a step still all-reduce the same parameter set."""
+        """0 * (sum of the unrouted experts' parameters), added under DDP only.
+
+        DDP must see the same parameters used in every forward pass of a step on every rank (a loss embeds
+        anchors and documents in separate passes through different experts, which DDP's unused-parameter
+        search cannot handle). The trainer turns the resulting all-zero gradients back into ``None``
+        before the optimizer step, so unrouted experts are not moved by momentum or weight decay.
+        """
         total = like.new_zeros(())
         for i, expert in enumerate(self.experts):
             if i not in used:

@@ -58,6 +58,9 @@ def build_model(config: TrainConfig, tasks: TaskSet) -> SentenceTransformer:
         model = SentenceTransformer(base, device="cpu")
         model.prompts = dict(tasks.prompts()) if config.model.instructions else {}
     model.max_seq_length = config.model.max_seq_length
+    for name, param in model.named_parameters():
+        if ".pooler." in name:  # HF's pooler head: sentence-transformers never uses it, so it gets no gradient
+            param.requires_grad_(False)
     return model
 
 
@@ -87,7 +90,9 @@ def training_arguments(config: TrainConfig, output_dir: Path) -> SentenceTransfo
         multi_dataset_batch_sampler=sampler,
         dataloader_drop_last=t.dataloader_drop_last,
         report_to="none",
+        use_cpu=not torch.cuda.is_available(),  # so accelerate sets up multi-CPU DDP under torchrun
         ddp_backend="gloo" if distributed and not torch.cuda.is_available() else None,
+        # every expert joins each forward under DDP (see TaskExperts._unused_zero); the pooler is frozen
         ddp_find_unused_parameters=False,
         disable_tqdm=False,
     )

@@ -32,6 +32,15 @@ def batch_fingerprint(inputs: dict[str, Any]) -> str:
     return h.hexdigest()[:12]
 
 
+def _drop_zero_grads(optimizer: torch.optim.Optimizer, *_: Any) -> None:
+    """Under DDP, unrouted experts carry exactly-zero gradients (see TaskExperts._unused_zero); make them
+    ``None`` so the optimizer skips them, as in single-process training."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if p.grad is not None and not bool(p.grad.any()):
+                p.grad = None
+
+
 class MoteTrainer(SentenceTransformerTrainer):  # type: ignore[misc]
     def __init__(self, *args: Any, task_of: dict[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -59,6 +68,12 @@ class MoteTrainer(SentenceTransformerTrainer):  # type: ignore[misc]
             )
         self._task_losses[task].append(value)
         return out
+
+    def create_optimizer(self, *args: Any, **kwargs: Any) -> Any:
+        optimizer = super().create_optimizer(*args, **kwargs)
+        if self.args.world_size > 1:
+            optimizer.register_step_pre_hook(_drop_zero_grads)
+        return optimizer
 
     def _record_batch(self, dataset: str, fingerprint: str) -> None:
         """One line per optimizer step in ``batches.jsonl`` (which batch was trained on, by content hash)."""
