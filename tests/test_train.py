@@ -187,3 +187,41 @@ def test_ddp_two_cpu_ranks_stay_identical(tiny_st_dir: Path, tmp_path: Path) -> 
     # and the run really trained several experts (different tasks on different ranks/steps)
     steps = [json.loads(x) for x in (out / "batches.jsonl").read_text().splitlines()]
     assert len({s["dataset"] for s in steps}) >= 2
+
+
+def test_mixed_batching_routes_each_row(tiny_st_dir: Path, tmp_path: Path) -> None:
+    """batching: mixed merges the tasks' datasets; a batch then holds query and classification rows, each
+    routed to its own expert with its own instruction and temperature."""
+    from mote.train.collator import MoteDataCollator
+    from mote.train.datasets import MIXED, prepare
+    from mote.train.run import build_model, task_set
+
+    data = synthetic_datasets()
+    cfg = config(tiny_st_dir, tmp_path / "run", max_steps=4,
+                 tasks={"query": {"batching": "mixed", "temperature": 0.02},
+                        "classification": {"batching": "mixed", "temperature": 0.1}})
+    tasks = task_set(cfg)
+    model = build_model(cfg, tasks)
+    prepared = prepare({"retrieval": data["retrieval"], "labels": data["labels"]}, cfg, model, tasks, routed=True)
+    assert list(prepared.datasets) == [MIXED]
+    ds = prepared.datasets[MIXED]
+    # the labelled set has no hard negatives, so the merged set keeps the common 0 negative columns
+    assert len(ds) == 96 and ds.column_names[:3] == ["anchor", "positive", "label"]
+    labels = ds["label"]
+    assert all(v < 0 for v in labels[:48]) and sorted(set(labels[48:])) == [0, 1, 2]  # unlabeled never masked
+    collate = MoteDataCollator(preprocess_fn=model.preprocess, task_names=tasks.names,
+                               instructions=dict(tasks.prompts()))
+    batch = collate([ds[0], ds[60]])
+    assert batch["anchor_task_ids"].tolist() == [0, 3] and batch["positive_task_ids"].tolist() == [1, 3]
+    assert model.tokenizer.decode(batch["anchor_input_ids"][0]).startswith("[CLS] search _ query :")
+    loss = prepared.losses[MIXED]
+    loss._set_row_temperature([{"task_ids": batch["anchor_task_ids"]}])
+    assert loss._row_temperature.tolist() == pytest.approx([0.02, 0.1])
+    summary = train(cfg, {"retrieval": data["retrieval"], "labels": data["labels"]})
+    assert summary["steps"] == 4 and summary["task_of"] == {MIXED: MIXED}
+
+
+def test_mixed_batching_rejects_scored_pairs(tiny_st_dir: Path, tmp_path: Path) -> None:
+    cfg = config(tiny_st_dir, tmp_path / "run", tasks={"similarity": {"batching": "mixed"}})
+    with pytest.raises(ValueError, match="cannot join a mixed batch"):
+        train(cfg, {"sts": synthetic_datasets()["sts"]})

@@ -28,9 +28,16 @@ def _infonce(
     temperature: float = 0.05,
     mini_batch_size: int | None = None,
     mask_same_label: bool = True,
+    temperature_by_task: dict[int, float] | None = None,
     **_: Any,
 ) -> nn.Module:
-    return InfoNCELoss(model, temperature=temperature, mini_batch_size=mini_batch_size, mask_same_label=mask_same_label)
+    return InfoNCELoss(
+        model,
+        temperature=temperature,
+        mini_batch_size=mini_batch_size,
+        mask_same_label=mask_same_label,
+        temperature_by_task=temperature_by_task,
+    )
 
 
 LOSSES: dict[str, Callable[..., nn.Module]] = {

@@ -24,15 +24,18 @@ from torch import Tensor, nn
 def info_nce_from_embeddings(
     anchors: Tensor,
     candidates: Tensor,
-    temperature: float,
+    temperature: float | Tensor,
     labels: Tensor | None = None,
 ) -> Tensor:
     """Mean InfoNCE loss.
 
     anchors: (B, D); candidates: (B * (1 + k), D) = B positives followed by the hard negatives;
-    labels: (B,) int or None. Candidate j < B is anchor j's positive.
+    temperature: a float, or (B,) one per anchor (mixed-task batches); labels: (B,) int or None.
+    Candidate j < B is anchor j's positive.
     """
     b = anchors.shape[0]
+    if isinstance(temperature, Tensor):
+        temperature = temperature.view(-1, 1).to(anchors.dtype)
     scores = F.normalize(anchors, dim=-1) @ F.normalize(candidates, dim=-1).T / temperature  # (B, C)
     if labels is not None:
         same = labels.view(-1, 1) == labels.view(1, -1)  # (B, B)
@@ -57,6 +60,7 @@ class InfoNCELoss(nn.Module, CachedLossMixin):
         temperature: float = 0.05,
         mask_same_label: bool = True,
         mini_batch_size: int | None = None,
+        temperature_by_task: dict[int, float] | None = None,
     ) -> None:
         super().__init__()
         if not temperature > 0:
@@ -66,21 +70,38 @@ class InfoNCELoss(nn.Module, CachedLossMixin):
         self.mask_same_label = mask_same_label
         self.mini_batch_size = int(mini_batch_size or 0)
         self.uses_gradient_cache = bool(mini_batch_size)
+        # mixed-task batches: the anchor's task (its ``task_ids`` feature) picks the temperature per row
+        self.temperature_by_task = temperature_by_task or {}
+        self._row_temperature: Tensor | None = None
+
+    def _temperature(self) -> float | Tensor:
+        return self._row_temperature if self._row_temperature is not None else self.temperature
+
+    def _set_row_temperature(self, features: list[dict[str, Any]]) -> None:
+        ids = features[0].get("task_ids") if features else None
+        if self.temperature_by_task and isinstance(ids, Tensor):
+            self._row_temperature = torch.tensor(
+                [self.temperature_by_task.get(int(i), self.temperature) for i in ids.tolist()], device=ids.device
+            )
+        else:
+            self._row_temperature = None
 
     def _labels(self, labels: Tensor | None) -> Tensor | None:
         return labels if (self.mask_same_label and labels is not None and labels.dtype != torch.float) else None
 
     def forward(self, sentence_features: Iterable[dict[str, Any]], labels: Tensor | None = None) -> Tensor:
+        features = list(sentence_features)
+        self._set_row_temperature(features)
         if self.uses_gradient_cache:
-            return self.forward_cached(sentence_features, labels)
-        reps = [self.model(f)["sentence_embedding"] for f in sentence_features]
-        return info_nce_from_embeddings(reps[0], torch.cat(reps[1:]), self.temperature, self._labels(labels))
+            return self.forward_cached(features, labels)
+        reps = [self.model(f)["sentence_embedding"] for f in features]
+        return info_nce_from_embeddings(reps[0], torch.cat(reps[1:]), self._temperature(), self._labels(labels))
 
     def calculate_loss(
         self, reps: list[list[Tensor]], labels: Tensor | None = None, *, with_backward: bool = False
     ) -> Tensor:
         cols = [torch.cat(r) for r in reps]
-        loss = info_nce_from_embeddings(cols[0], torch.cat(cols[1:]), self.temperature, self._labels(labels))
+        loss = info_nce_from_embeddings(cols[0], torch.cat(cols[1:]), self._temperature(), self._labels(labels))
         if with_backward:
             loss.backward()
             loss = loss.detach()

@@ -76,14 +76,22 @@ def to_st_columns(ds: Dataset, hard_negatives: int, scored: bool) -> Dataset:
 def prepare(
     raw: dict[str, Dataset], config: TrainConfig, model: nn.Module, tasks: TaskSet, routed: bool
 ) -> PreparedData:
-    """Build per-dataset ST datasets, losses, router mapping and prompts for one training run."""
+    """Build per-dataset ST datasets, losses, router mapping and prompts for one training run.
+
+    Datasets whose task has ``batching: mixed`` are merged into one dataset, ``mixed``, whose batches mix
+    them (per-row routes, per-row temperature); all others give single-dataset batches.
+    """
     prepared = PreparedData()
     mini = config.train.mini_batch_size
+    mixed: dict[str, tuple[Dataset, str, str]] = {}
     for name, ds in raw.items():
         if len(ds) == 0:
             log.warning("Dataset %r is empty after filtering; skipped.", name)
             continue
         anchor_task, positive_task = _routes(ds, name, tasks)
+        if config.task_training(anchor_task).batching == "mixed":
+            mixed[name] = (ds, anchor_task, positive_task)
+            continue
         settings = config.task_training(anchor_task)
         scored = "score" in ds.column_names and any(s is not None for s in ds["score"])
         loss_name = settings.scored_loss if scored else settings.loss
@@ -101,9 +109,62 @@ def prepare(
             prepared.router_mapping[name] = col_task
         if config.model.instructions:
             prepared.prompts[name] = {c: tasks.instruction(t) for c, t in col_task.items()}
+    if mixed:
+        _add_mixed(prepared, mixed, config, model, tasks)
     if not prepared.datasets:
         raise ValueError("No training data: every dataset of the recipe is empty.")
     return prepared
+
+
+MIXED = "mixed"
+
+
+def _add_mixed(
+    prepared: PreparedData,
+    group: dict[str, tuple[Dataset, str, str]],
+    config: TrainConfig,
+    model: nn.Module,
+    tasks: TaskSet,
+) -> None:
+    """Merge the datasets of ``batching: mixed`` tasks into one dataset with per-row routes."""
+    from datasets import concatenate_datasets
+
+    from mote.train.collator import ROUTE_ANCHOR, ROUTE_CANDIDATES
+
+    parts, label_offset, unlabeled = [], 0, 0
+    for name, (ds, anchor_task, positive_task) in group.items():
+        settings = config.task_training(anchor_task)
+        if "score" in ds.column_names or settings.loss != "infonce" or settings.weight != 1.0:
+            raise ValueError(
+                f"Dataset {name!r} (task {anchor_task!r}) cannot join a mixed batch: mixed batches use InfoNCE on "
+                "unscored pairs with loss weight 1. Set batching: single for this task."
+            )
+        part = to_st_columns(ds, settings.hard_negatives, scored=False)
+        if "label" in part.column_names:
+            ids = [v + label_offset for v in part["label"]]
+            label_offset = max(ids) + 1
+        else:  # unique negative ids: never equal to another row's, so nothing is masked
+            ids = [-(unlabeled + i + 1) for i in range(len(part))]
+            unlabeled += len(part)
+        part = part.remove_columns([c for c in part.column_names if c == "label"]).add_column("label", ids)
+        part = part.add_column(ROUTE_ANCHOR, [tasks.index(anchor_task)] * len(part))
+        parts.append(part.add_column(ROUTE_CANDIDATES, [tasks.index(positive_task)] * len(part)))
+    k = min(sum(c.startswith("negative_") for c in p.column_names) for p in parts)
+    parts = [
+        p.remove_columns([f"negative_{j}" for j in range(k + 1, 64) if f"negative_{j}" in p.column_names])
+        for p in parts
+    ]
+    prepared.datasets[MIXED] = concatenate_datasets(parts)
+    temps = {tasks.index(t): config.task_training(t).temperature for _, t, _ in group.values()}
+    prepared.losses[MIXED] = get_loss(
+        "infonce",
+        model,
+        temperature=config.default.temperature,
+        mini_batch_size=config.train.mini_batch_size,
+        temperature_by_task=temps,
+    )
+    prepared.task_of[MIXED] = MIXED
+    prepared.weights[MIXED] = 1.0
 
 
 class WeightedLoss(nn.Module):

@@ -18,7 +18,7 @@ import torch
 import yaml
 from datasets import Dataset
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainingArguments
-from sentence_transformers.base.sampler import BatchSamplers, MultiDatasetBatchSamplers
+from sentence_transformers.base.sampler import MultiDatasetBatchSamplers
 from transformers.trainer_utils import get_last_checkpoint
 
 from mote.model.io import atomic_dir, atomic_write_text
@@ -26,9 +26,10 @@ from mote.model.resolve import resolve_model
 from mote.model.sentence import upcycle
 from mote.tasks import TaskSet
 from mote.train.callbacks import JsonlMetrics
+from mote.train.collator import MoteDataCollator
 from mote.train.config import TrainConfig
 from mote.train.datasets import prepare
-from mote.train.sampler import TemperatureBatchSampler
+from mote.train.sampler import TemperatureBatchSampler, no_duplicates_sampler
 from mote.train.trainer import BATCHES_FILE, MoteTrainer
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def training_arguments(config: TrainConfig, output_dir: Path) -> SentenceTransfo
         save_steps=t.save_steps,
         save_total_limit=t.save_total_limit,
         logging_steps=t.logging_steps,
-        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        batch_sampler=no_duplicates_sampler,
         multi_dataset_batch_sampler=sampler,
         dataloader_drop_last=t.dataloader_drop_last,
         report_to="none",
@@ -111,9 +112,18 @@ def _fit(
     args = training_arguments(config, output_dir)
     args.router_mapping = prepared.router_mapping
     args.prompts = prepared.prompts
+    collator = MoteDataCollator(
+        preprocess_fn=model.preprocess,
+        router_mapping=args.router_mapping,
+        prompts=args.prompts,
+        task_names=tasks.names,
+        instructions=dict(tasks.prompts()) if config.model.instructions else {},
+        routed=config.model.mode == "mote",
+    )
     trainer = MoteTrainer(
         model=model,
         args=args,
+        data_collator=collator,
         train_dataset=prepared.datasets,
         loss=prepared.losses,
         task_of=prepared.task_of,

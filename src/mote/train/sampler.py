@@ -9,10 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import accumulate
+from typing import Any
 
 import torch
-from sentence_transformers.base.sampler import MultiDatasetDefaultBatchSampler
+from sentence_transformers.base.sampler import MultiDatasetDefaultBatchSampler, NoDuplicatesBatchSampler
 from torch.utils.data import BatchSampler, ConcatDataset
+
+
+def no_duplicates_sampler(dataset: Any, *args: Any, **kwargs: Any) -> NoDuplicatesBatchSampler:
+    """sentence-transformers' no-duplicate-texts batch sampler, blind to mixed batches' route columns
+    (the same task index on many rows is not a duplicate text)."""
+    routes = [c for c in getattr(dataset, "column_names", []) if c.startswith("_route")]
+    if routes:
+        dataset = dataset.remove_columns(routes)
+    return NoDuplicatesBatchSampler(dataset, *args, **kwargs)
 
 
 def temperature_probabilities(sizes: list[int], alpha: float) -> list[float]:
