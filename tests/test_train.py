@@ -225,3 +225,23 @@ def test_mixed_batching_rejects_scored_pairs(tiny_st_dir: Path, tmp_path: Path) 
     cfg = config(tiny_st_dir, tmp_path / "run", tasks={"similarity": {"batching": "mixed"}})
     with pytest.raises(ValueError, match="cannot join a mixed batch"):
         train(cfg, {"sts": synthetic_datasets()["sts"]})
+
+
+@pytest.mark.distributed
+def test_accelerate_launch_two_cpu_processes(tiny_st_dir: Path, tmp_path: Path) -> None:
+    """accelerate's multi-CPU launcher goes through mpirun (Debian: openmpi-bin)."""
+    import shutil
+
+    if shutil.which("mpirun") is None:
+        pytest.skip("accelerate launch on several CPU processes needs mpirun: apt-get install openmpi-bin")
+    out = tmp_path / "acc"
+    (tmp_path / "hostfile").write_text("localhost slots=2\n")
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+           str(HERE.parent / "configs" / "accelerate-cpu-2proc.yaml"), "--mpirun_hostfile", str(tmp_path / "hostfile"),
+           "--main_process_port", str(_free_port()), str(HERE / "ddp_script.py"), str(tiny_st_dir), str(out), "4"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "OMPI_ALLOW_RUN_AS_ROOT": "1",
+           "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert res.returncode == 0, res.stderr[-4000:]
+    ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["world"] == 2 and ranks[0]["digest"] == ranks[1]["digest"]
