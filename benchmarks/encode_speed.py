@@ -24,11 +24,11 @@ import torch
 from sentence_transformers import SentenceTransformer
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import describe, machine_line  # noqa: E402
+from _machine import describe, machine_line
 
-from mote.model.resolve import DEFAULT_BASE, resolve_model  # noqa: E402
-from mote.model.sentence import upcycle  # noqa: E402
-from mote.tasks import TaskSet  # noqa: E402
+from mote.model.resolve import DEFAULT_BASE, resolve_model
+from mote.model.sentence import upcycle
+from mote.tasks import TaskSet
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -56,13 +56,32 @@ def load_texts(n: int) -> list[str]:
                 if len(long) >= n:
                     break
     if not short or not long:
-        words = "the model routes each input by its task to one expert of the feed forward block".split()
+        words = [
+            "the",
+            "model",
+            "routes",
+            "each",
+            "input",
+            "by",
+            "its",
+            "task",
+            "to",
+            "one",
+            "expert",
+            "of",
+            "the",
+            "feed",
+            "forward",
+            "block",
+        ]
         short = [" ".join(words[: 5 + i % 10]) for i in range(n)]
         long = [" ".join(words * (2 + i % 6)) for i in range(n)]
     return [short[i // 2] if i % 2 == 0 else long[i // 2] for i in range(n)]
 
 
 def batches(model: SentenceTransformer, texts: list[str], size: int) -> list[dict[str, torch.Tensor]]:
+    """Tokenised batches of length-sorted texts, as ``SentenceTransformer.encode`` forms them."""
+    texts = sorted(texts, key=len, reverse=True)
     return [model.preprocess(texts[i : i + size]) for i in range(0, len(texts), size)]
 
 
@@ -88,10 +107,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     for precision in ("fp32", "bf16"):
         bf16 = precision == "bf16"
         times: dict[str, list[float]] = {k: [] for k in variants}
-        for name, (m, t) in variants.items():  # warm-up
+        for m, t in variants.values():  # warm-up
             run_once(m, feats[:2], t[:2], bf16)
-        for _ in range(args.repeats):  # interleaved
-            for name, (m, t) in variants.items():
+        order = list(variants)
+        for r in range(args.repeats):  # interleaved, rotating which variant goes first
+            for name in order[r % len(order) :] + order[: r % len(order)]:
+                m, t = variants[name]
                 times[name].append(run_once(m, feats, t, bf16))
         med = {k: statistics.median(v) for k, v in times.items()}
         results[precision] = {
@@ -103,38 +124,52 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def peak_memory(variant: str) -> float:
-    """Peak RSS (MiB) of a fresh process that loads the variant and encodes 256 texts."""
-    code = (
-        "import sys, resource; sys.argv=['x']; sys.path.insert(0, %r);"
-        "import encode_speed as b; b.memory_child(%r)"
-    ) % (str(Path(__file__).parent), variant)
+def peak_memory(folder: str) -> float:
+    """Peak RSS increase (MiB) over the post-import baseline in a fresh process: load the saved model
+    folder and encode 256 texts (sampled after loading and after every batch)."""
+    here = str(Path(__file__).parent)
+    code = f"import sys; sys.path.insert(0, {here!r}); import encode_speed as b; b.memory_child({folder!r})"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def _rss_mib() -> float:
+    with open("/proc/self/statm", encoding="utf-8") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
 def memory_child(variant: str) -> None:
     base_dir = resolve_model(DEFAULT_BASE)
-    model = (
-        SentenceTransformer(base_dir, device="cpu") if variant == "dense" else upcycle(base_dir, TaskSet())
-    ).eval()
     texts = load_texts(256)
+    baseline = _rss_mib()
+    model = (SentenceTransformer(base_dir, device="cpu") if variant == "dense" else upcycle(base_dir, TaskSet())).eval()
+    peak = _rss_mib()
     feats = batches(model, texts, 64)
     tasks: list[Any] = [None] * len(feats) if variant == "dense" else ["query"] * len(feats)
-    run_once(model, feats, tasks, False)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    for f, t in zip(feats, tasks, strict=True):
+        run_once(model, [f], [t], False)
+        peak = max(peak, _rss_mib())
+    print(peak - baseline)
 
 
-def write(results: dict[str, Any], mem: dict[str, float], args: argparse.Namespace) -> None:
+def write(results: dict[str, Any], mem: dict[str, float], args: argparse.Namespace, params: dict[str, int]) -> None:
     machine = describe()
-    payload = {"config": vars(args), "machine": machine, "results": results, "peak_rss_mib": mem}
+    payload = {
+        "config": vars(args),
+        "machine": machine,
+        "results": results,
+        "peak_rss_increase_mib": mem,
+        "parameter_bytes": params,
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "encode_speed.json").write_text(json.dumps(payload, indent=2) + "\n")
     lines = [
         "# Encode speed: MoTE (5 tasks, every-other) vs dense all-MiniLM-L6-v2",
         "",
         f"Machine: {machine_line(machine)}. {args.n} texts (half STS-B sentences, half SciFact abstracts, "
-        f"natural lengths, max 256 tokens), batch {args.batch_size}, median of {args.repeats} interleaved repeats.",
+        f"natural lengths, max 256 tokens, length-sorted into batches as `encode` does), batch {args.batch_size}, "
+        f"median of {args.repeats} interleaved repeats. mote_single: each batch one task (tasks rotate across "
+        "batches); mote_mixed: every batch mixes all 5 tasks.",
         "",
         "| precision | variant | sentences/s | ratio vs dense |",
         "|---|---|---|---|",
@@ -143,8 +178,12 @@ def write(results: dict[str, Any], mem: dict[str, float], args: argparse.Namespa
         for k, r in rows.items():
             ratio = f"{r['ratio_vs_dense']:.3f}" if "ratio_vs_dense" in r else "1.000"
             lines.append(f"| {precision} | {k} | {r['sentences_per_s']:.1f} | {ratio} |")
-    lines += ["", "| variant | peak RSS (MiB), load + encode 256 texts |", "|---|---|"]
-    lines += [f"| {k} | {v:.0f} |" for k, v in mem.items()]
+    lines += [
+        "",
+        "| variant | parameters (MiB) | peak RSS increase (MiB): load + encode 256 texts, fresh process |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {k} | {params[k] / 2**20:.1f} | {v:.0f} |" for k, v in mem.items()]
     lines.append("")
     (RESULTS / "encode_speed.md").write_text("\n".join(lines))
     print("\n".join(lines))
@@ -157,8 +196,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     results = measure(args)
-    mem = {v: peak_memory(v) for v in ("dense", "mote")}
-    write(results, mem, args)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        upcycle(resolve_model(DEFAULT_BASE), TaskSet(), out=Path(tmp) / "mote")
+        mem = {"dense": peak_memory(resolve_model(DEFAULT_BASE)), "mote": peak_memory(str(Path(tmp) / "mote"))}
+    write(results, mem, args, parameter_bytes())
+    return None
+
+
+def parameter_bytes() -> dict[str, int]:
+    base_dir = resolve_model(DEFAULT_BASE)
+    dense = SentenceTransformer(base_dir, device="cpu")
+    moe = upcycle(base_dir, TaskSet())
+    return {k: sum(p.numel() * p.element_size() for p in m.parameters()) for k, m in (("dense", dense), ("mote", moe))}
 
 
 if __name__ == "__main__":

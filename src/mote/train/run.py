@@ -106,6 +106,7 @@ def _fit(
     tasks: TaskSet,
     output_dir: Path,
     resume: bool,
+    callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
     checkpoint = _checkpoint_to_resume(output_dir, resume)
     prepared = prepare(raw, config, model, tasks, routed=config.model.mode == "mote")
@@ -127,7 +128,10 @@ def _fit(
         train_dataset=prepared.datasets,
         loss=prepared.losses,
         task_of=prepared.task_of,
-        callbacks=[JsonlMetrics(output_dir / "metrics.jsonl", also_truncate=(output_dir / BATCHES_FILE,))],
+        callbacks=[
+            JsonlMetrics(output_dir / "metrics.jsonl", also_truncate=(output_dir / BATCHES_FILE,)),
+            *(callbacks or []),
+        ],
     )
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=checkpoint)
@@ -175,11 +179,12 @@ def train(config: TrainConfig, datasets: dict[str, Dataset] | None = None, resum
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / CONFIG_FILE, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     if config.model.mode != "separate":
-        return _fit(config, build_model(config, tasks), raw, tasks, out, resume)
+        return _fit(config, build_model(config, tasks), raw, tasks, out, resume, callbacks)
     summaries = {}
     for task, group in _group_by_task(raw).items():
         log.info("separate: training the %r model on %s", task, sorted(group))
-        summaries[task] = _fit(config, build_model(config, tasks), group, tasks, out / "separate" / task, resume)
+        model = build_model(config, tasks)
+        summaries[task] = _fit(config, model, group, tasks, out / "separate" / task, resume, callbacks)
     return {"mode": "separate", "models": summaries}
 
 
