@@ -61,3 +61,20 @@ def test_cli_errors(tiny_st_dir: Path, tmp_path: Path) -> None:
     res = runner.invoke(app, ["encode", str(tmp_path / "m"), "--task", "qurey", "-i", str(tmp_path / "bad.jsonl"),
                               "-o", str(tmp_path / "x.npy")])
     assert res.exit_code == 2
+
+
+def test_cli_on_the_packaged_minilm(minilm_dir: Path, tmp_path: Path) -> None:
+    """The issue's acceptance flow on the real default model, by its hub id (resolved offline)."""
+    m = tmp_path / "m"
+    res = runner.invoke(app, ["upcycle", "--base", "sentence-transformers/all-MiniLM-L6-v2", "--out", str(m)])
+    assert res.exit_code == 0, res.output
+    report = json.loads(runner.invoke(app, ["info", str(m), "--json"]).stdout)
+    dense = SentenceTransformer(str(minilm_dir), device="cpu")
+    assert report["tasks"] == ["query", "document", "similarity", "classification", "clustering"]
+    assert report["upcycled_layers"] == [1, 3, 5] and report["num_layers"] == 6
+    assert report["active_params"] == sum(p.numel() for p in dense.parameters()) == 22_713_216
+    texts = ["how many people live in berlin?", "Berlin has about 3.7 million inhabitants."]
+    (tmp_path / "in.txt").write_text("\n".join(texts))
+    res = runner.invoke(app, ["encode", str(m), "--task", "query", "-i", str(tmp_path / "in.txt"), "-o", str(tmp_path / "q.npy")])
+    assert res.exit_code == 0, res.output
+    np.testing.assert_allclose(np.load(tmp_path / "q.npy"), dense.encode(texts, prompt="search_query: "), atol=1e-5)
