@@ -169,8 +169,14 @@ def _checkpoint_to_resume(output_dir: Path, resume: bool) -> str | None:
     return None
 
 
-def train(config: TrainConfig, datasets: dict[str, Dataset] | None = None, resume: bool = False) -> dict[str, Any]:
-    """Train as configured; returns a summary. ``datasets`` overrides the recipe (tests, notebooks)."""
+def train(
+    config: TrainConfig,
+    datasets: dict[str, Dataset] | None = None,
+    resume: bool = False,
+    callbacks: list[Any] | None = None,
+) -> dict[str, Any]:
+    """Train as configured; returns a summary. ``datasets`` overrides the recipe (tests, notebooks);
+    ``callbacks`` are extra transformers ``TrainerCallback`` objects."""
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     tasks = task_set(config)
