@@ -1,0 +1,121 @@
+"""Leakage rules (data README): never train on text that an evaluation reads.
+
+The evaluation pool holds the normalised texts of every split an evaluation reads (each source's
+``eval_splits``; whole sources whose recipe flag says they are evaluated, e.g. SciFact's train qrels or all
+of SICK for SICK-R). A training row with a text in the pool is dropped and counted per evaluation; this
+covers Flickr8k / SNLI captions against SICK and the STS ``images`` / ``MSRvid`` subsets (rules 2, 3) and
+STS-B train pairs taken from STS12-16 test (rule 1). Under ``sts_overlap: report`` STS-B rows whose only
+matches are the STS12-16 tests it was built from are kept and reported as "seen source" instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from mote.data.cleaning import normalise
+from mote.data.examples import Example, LabelledTexts, Pairs, Records
+from mote.data.sources import SOURCES, Source
+
+log = logging.getLogger(__name__)
+
+
+def evaluation_splits(source: Source, flags: Mapping[str, bool]) -> dict[str, str]:
+    """Split -> evaluation name for every split of ``source`` that an evaluation reads under ``flags``."""
+    splits = dict(source.eval_splits)
+    if source.excluded_by is not None and flags.get(source.excluded_by, True):
+        for split in source.splits:
+            splits[split] = source.evaluation or source.name
+    return splits
+
+
+def record_texts(records: Records) -> Iterable[str]:
+    if isinstance(records, LabelledTexts):
+        yield from records.texts
+    else:
+        for e in records.examples:
+            yield from e.texts()
+
+
+@dataclass(frozen=True)
+class EvalIndex:
+    """Normalised evaluation texts -> the evaluations that read them."""
+
+    hits: Mapping[str, frozenset[str]]
+    checked: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()  # evaluations whose files are absent under data_root: not checked
+
+    def lookup(self, text: str) -> frozenset[str]:
+        return self.hits.get(normalise(text), frozenset())
+
+
+def build_eval_index(data_root: Path, flags: Mapping[str, bool]) -> EvalIndex:
+    """The evaluation pool under ``data_root`` (cached per root and flags)."""
+    return _cached_index(str(Path(data_root).resolve()), tuple(sorted(flags.items())))
+
+
+@lru_cache(maxsize=4)
+def _cached_index(root: str, flags: tuple[tuple[str, bool], ...]) -> EvalIndex:
+    hits: dict[str, set[str]] = defaultdict(set)
+    checked, missing = set(), set()
+    for source in SOURCES.values():
+        for split, evaluation in evaluation_splits(source, dict(flags)).items():
+            for options in source.eval_variants:
+                try:
+                    records = source.load(Path(root) / source.path, split, options)
+                except FileNotFoundError:
+                    variant = ", ".join(f"{k}={v}" for k, v in options.items())
+                    missing.add(f"{evaluation} [{variant}]" if variant else evaluation)
+                    continue
+                checked.add(evaluation)
+                for text in record_texts(records):
+                    hits[normalise(text)].add(evaluation)
+    if missing:
+        log.warning("Evaluation data not found under %s, not deduplicated against: %s", root, sorted(missing))
+    return EvalIndex({k: frozenset(v) for k, v in hits.items()}, tuple(sorted(checked)), tuple(sorted(missing)))
+
+
+@dataclass
+class LeakageCounts:
+    """What the leakage rules removed from one dataset."""
+
+    rows: int = 0  # rows (or labelled texts) dropped
+    by_evaluation: Counter[str] = field(default_factory=Counter)  # a row matching two evaluations counts in both
+    negatives: int = 0  # hard negatives dropped from kept rows
+    seen_source: Counter[str] = field(default_factory=Counter)  # rows kept under sts_overlap: report
+
+
+def _blocked(hits: frozenset[str], report_only: Collection[str], counts: LeakageCounts) -> bool:
+    if not hits:
+        return False
+    if hits <= set(report_only):
+        counts.seen_source.update(hits)
+        return False
+    counts.rows += 1
+    counts.by_evaluation.update(hits)
+    return True
+
+
+def filter_records(
+    records: Records, index: EvalIndex, counts: LeakageCounts, report_only: Collection[str] = ()
+) -> Records:
+    """Drop rows (labelled texts) with a text in the evaluation pool; drop matching hard negatives."""
+    if isinstance(records, LabelledTexts):
+        out = LabelledTexts([], [], records.dropped)
+        for text, label in zip(records.texts, records.labels, strict=True):
+            if not _blocked(index.lookup(text), report_only, counts):
+                out.texts.append(text)
+                out.labels.append(label)
+        return out
+    kept: list[Example] = []
+    for e in records.examples:
+        if _blocked(index.lookup(e.anchor) | index.lookup(e.positive), report_only, counts):
+            continue
+        negatives = tuple(n for n in e.negatives if not index.lookup(n))
+        counts.negatives += len(e.negatives) - len(negatives)
+        kept.append(Example(e.anchor, e.positive, negatives, e.score, e.label) if negatives != e.negatives else e)
+    return Pairs(kept, records.dropped)

@@ -1,0 +1,74 @@
+"""Reading helpers shared by the source readers: every error names the file, the line or row, and what
+was expected."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+
+class DataFormatError(ValueError):
+    """A malformed input row: ``file:line: expected ...; got ...``."""
+
+    def __init__(self, path: Path | str, where: int | str | None, expected: str, got: object = None) -> None:
+        loc = f"{path}:{where}" if where is not None else str(path)
+        if isinstance(where, str) and not where.isdigit():
+            loc = f"{path} ({where})"
+        msg = f"{loc}: expected {expected}"
+        if got is not None:
+            text = got if isinstance(got, str) else repr(got)
+            msg += f"; got {text[:160]!r}"
+        super().__init__(msg + ".")
+        self.path = str(path)
+        self.where = where
+
+
+def need_file(path: Path, what: str) -> Path:
+    """``path`` if it is a file, else a FileNotFoundError saying which data file is missing."""
+    if not path.is_file():
+        raise FileNotFoundError(f"Missing {what}: {path} does not exist. Check data_root / the dataset's path.")
+    return path
+
+
+def read_lines(path: Path, what: str, encoding: str = "utf-8-sig") -> list[str]:
+    """The lines of a text file (BOM stripped, CR/LF endings removed; only ``\\n`` splits lines)."""
+    text = need_file(path, what).read_bytes().decode(encoding)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def split_tab(line: str, path: Path, n_line: int, min_fields: int, expected: str) -> list[str]:
+    """Tab-separated fields of one line (no quote processing, like ``csv.QUOTE_NONE``)."""
+    fields = line.split("\t")
+    if len(fields) < min_fields:
+        raise DataFormatError(path, n_line, f"{expected} ({min_fields} tab-separated fields, got {len(fields)})", line)
+    return fields
+
+
+def parse_float(value: str, path: Path, n_line: int | str, what: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise DataFormatError(path, n_line, f"a number for {what}", value) from None
+
+
+def csv_rows(
+    path: Path, what: str, header: tuple[str, ...], encoding: str = "utf-8-sig"
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """``(line number, row)`` of a CSV file whose header must contain ``header``; rows must be complete."""
+    csv.field_size_limit(1 << 30)
+    text = need_file(path, what).read_bytes().decode(encoding)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    first = next(reader, None)
+    if first is None or not set(header) <= set(first):
+        raise DataFormatError(path, 1, f"a header with columns {list(header)}", first)
+    for row in reader:
+        if not row:
+            continue
+        if len(row) != len(first):
+            raise DataFormatError(path, reader.line_num, f"{len(first)} comma-separated fields {first}", row)
+        yield reader.line_num, dict(zip(first, row, strict=True))

@@ -1,0 +1,127 @@
+"""Clustering sources: labelled short texts (20 Newsgroups subject lines, STC2 StackOverflow titles and
+SearchSnippets), turned into contrastive examples by the recipe like classification texts."""
+
+from __future__ import annotations
+
+import re
+import tarfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from mote.data.examples import LabelledTexts
+from mote.data.sources._read import DataFormatError, need_file, read_lines
+from mote.data.sources.base import Source
+
+NEWSGROUPS_TAR = "20news-bydate.tar.gz"
+_RE = re.compile(r"^(\s*(re|fwd?)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Post:
+    group: str
+    subject: str
+    body: str
+
+
+def _parse_post(raw: bytes, tar_path: str, member: str) -> Post:
+    text = raw.decode("latin-1").replace("\r\n", "\n")
+    header, _, body = text.partition("\n\n")
+    subject = None
+    for line in header.split("\n"):
+        if line.lower().startswith("subject:"):
+            subject = line[len("subject:") :].strip()
+            break
+    if subject is None:
+        raise DataFormatError(tar_path, member, "a 'Subject:' line in the post header", header[:200])
+    return Post(group=member.split("/")[1], subject=_RE.sub("", subject).strip(), body=body)
+
+
+@lru_cache(maxsize=2)
+def _posts(tar_path: str, mtime: float) -> dict[str, tuple[Post, ...]]:
+    del mtime  # part of the cache key only
+    out: dict[str, list[Post]] = {"train": [], "test": []}
+    with tarfile.open(tar_path, "r:gz") as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            parts = member.name.split("/")
+            if len(parts) != 3 or not parts[0].startswith("20news-bydate-"):
+                raise DataFormatError(tar_path, member.name, "members '20news-bydate-<split>/<group>/<id>'")
+            f = tar.extractfile(member)
+            if f is None:
+                raise DataFormatError(tar_path, member.name, "a readable file member")
+            out[parts[0].removeprefix("20news-bydate-")].append(_parse_post(f.read(), tar_path, member.name))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def newsgroups_posts(root: Path, split: str) -> tuple[Post, ...]:
+    """The posts of one split of ``20news-bydate.tar.gz`` (read once per process)."""
+    path = need_file(root / NEWSGROUPS_TAR, "20 Newsgroups archive")
+    return _posts(str(path), path.stat().st_mtime)[split]
+
+
+def read_newsgroups(root: Path, split: str) -> LabelledTexts:
+    """20 Newsgroups subject lines ('Re:' prefixes removed), labelled by newsgroup."""
+    posts = newsgroups_posts(root, split)
+    return LabelledTexts([p.subject for p in posts], [p.group for p in posts])
+
+
+def _read_stc2(root: Path, name: str) -> LabelledTexts:
+    texts = read_lines(root / f"{name}.txt", f"STC2 {name} texts")  # utf-8-sig: SearchSnippets' BOM goes
+    labels = read_lines(root / f"{name}_gnd.txt", f"STC2 {name} labels")
+    if len(texts) != len(labels):
+        raise DataFormatError(
+            root / f"{name}_gnd.txt", None, f"one label a line of {name}.txt ({len(texts)})", len(labels)
+        )
+    for n, label in enumerate(labels, 1):
+        if not label.strip().isdigit():
+            raise DataFormatError(root / f"{name}_gnd.txt", n, "an integer cluster label", label)
+    return LabelledTexts(texts, [label.strip() for label in labels])
+
+
+def read_stackoverflow(root: Path, split: str) -> LabelledTexts:
+    """STC2 StackOverflow: 20,000 question titles, 20 tags (``StackOverflow.txt`` + ``_gnd.txt``)."""
+    del split  # unsplit: the only split is "all"
+    return _read_stc2(root, "StackOverflow")
+
+
+def read_searchsnippets(root: Path, split: str) -> LabelledTexts:
+    """STC2 SearchSnippets: 12,340 web-search snippets, 8 domains; the text file starts with a BOM."""
+    del split
+    return _read_stc2(root, "SearchSnippets")
+
+
+SOURCES: tuple[Source, ...] = (
+    Source(
+        "20newsgroups",
+        read_newsgroups,
+        "20newsgroups-bydate",
+        "clustering",
+        "20 Newsgroups subject lines (20 groups).",
+        eval_splits={"test": "TwentyNewsgroupsSubjects"},
+        hard_negatives=1,
+    ),
+    Source(
+        "stackoverflow",
+        read_stackoverflow,
+        "stc2-short-text-clustering",
+        "clustering",
+        "STC2 StackOverflow titles (20 labels); unsplit.",
+        splits=("all",),
+        evaluation="STC2StackOverflow",
+        excluded_by="evaluate_stc2",
+        hard_negatives=1,
+    ),
+    Source(
+        "searchsnippets",
+        read_searchsnippets,
+        "stc2-short-text-clustering",
+        "clustering",
+        "STC2 SearchSnippets (8 labels); unsplit.",
+        splits=("all",),
+        evaluation="STC2SearchSnippets",
+        excluded_by="evaluate_stc2",
+        hard_negatives=1,
+    ),
+)
