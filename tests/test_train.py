@@ -145,6 +145,11 @@ def test_config_validation(tmp_path: Path) -> None:
     assert cfg.task_training("query").temperature == cfg.default.temperature  # static: one setting for all
     with pytest.raises(ValueError, match="key=value"):
         load_config(tmp_path / "c.yaml", ["train.max_steps"])
+    # a data recipe given as the config trains a MoTE model with the defaults
+    (tmp_path / "my-recipe.yaml").write_text("datasets: {banking77: {}}\n")
+    cfg = load_config(tmp_path / "my-recipe.yaml", ["train.max_steps=5"])
+    assert cfg.data.recipe == str(tmp_path / "my-recipe.yaml") and cfg.model.mode == "mote"
+    assert cfg.train.output_dir == str(Path("runs") / "my-recipe") and cfg.train.max_steps == 5
 
 
 def test_temperature_sampler() -> None:

@@ -73,7 +73,7 @@ class TrainSection(_Strict):
     output_dir: str = Field(..., description="Run folder: checkpoints, metrics.jsonl, final model.")
     batch_size: int = Field(32, ge=2)
     mini_batch_size: int | None = Field(None, ge=1, description="Gradient caching mini-batch (None: off).")
-    max_steps: int = Field(100, ge=1, description="Optimizer steps (the training budget).")
+    max_steps: int = Field(300, ge=1, description="Optimizer steps (the training budget).")
     learning_rate: float = Field(2e-5, gt=0)
     weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.1, ge=0, le=1)
@@ -137,6 +137,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level, got {type(data).__name__}.")
+    if "datasets" in data and "train" not in data:  # a data recipe: train a MoTE model with the defaults
+        data = {"data": {"recipe": str(path)}, "train": {"output_dir": str(Path("runs") / path.stem)}}
     for item in overrides or []:
         if "=" not in item:
             raise ValueError(f"--set expects key=value, got {item!r} (e.g. --set train.max_steps=20).")
