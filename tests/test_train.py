@@ -54,6 +54,10 @@ def test_mote_training_routes_each_task_to_its_expert(tiny_st_dir: Path, tmp_pat
     seen = {k for m in metrics for k in m if k.startswith("loss/")}
     assert seen == {"loss/query", "loss/similarity", "loss/classification"}
     assert (tmp_path / "run" / "final" / "mote_train_config.yaml").is_file()
+    curve = json.loads((tmp_path / "run" / "train_summary.json").read_text())["loss_first_vs_last_quarter"]
+    assert set(curve) == {"dataset/retrieval", "dataset/sts", "dataset/labels", "task/query", "task/similarity",
+                          "task/classification"}
+    assert all(v["steps"] == 2 for v in curve.values())
 
 
 def test_existing_run_needs_resume(tiny_st_dir: Path, tmp_path: Path) -> None:

@@ -47,3 +47,21 @@ def truncate_after(path: Path, step: int) -> None:
         if line.strip() and json.loads(line).get("step", 0) <= step
     ]
     path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+
+
+def loss_curve_summary(batches_jsonl: Path, fraction: float = 0.25) -> dict[str, dict[str, float]]:
+    """Mean loss per dataset (and per task) over the first and the last ``fraction`` of its steps."""
+    if not batches_jsonl.exists():
+        return {}
+    rows = [json.loads(line) for line in batches_jsonl.read_text(encoding="utf-8").splitlines() if line.strip()]
+    groups: dict[str, list[float]] = {}
+    for r in rows:
+        if "loss" in r:
+            groups.setdefault(f"dataset/{r['dataset']}", []).append(float(r["loss"]))
+            groups.setdefault(f"task/{r.get('task', r['dataset'])}", []).append(float(r["loss"]))
+    out = {}
+    for key, values in sorted(groups.items()):
+        k = max(1, int(len(values) * fraction))
+        first, last = values[:k], values[-k:]
+        out[key] = {"steps": len(values), "first": sum(first) / len(first), "last": sum(last) / len(last)}
+    return out

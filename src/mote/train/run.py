@@ -25,7 +25,7 @@ from mote.model.io import atomic_dir, atomic_write_text
 from mote.model.resolve import resolve_model
 from mote.model.sentence import upcycle
 from mote.tasks import TaskSet
-from mote.train.callbacks import JsonlMetrics
+from mote.train.callbacks import JsonlMetrics, loss_curve_summary
 from mote.train.collator import MoteDataCollator
 from mote.train.config import TrainConfig
 from mote.train.datasets import prepare
@@ -149,6 +149,7 @@ def _fit(
         "resumed_from": checkpoint,
         "datasets": {k: len(v) for k, v in prepared.datasets.items()},
         "task_of": prepared.task_of,
+        "loss_first_vs_last_quarter": loss_curve_summary(output_dir / BATCHES_FILE),
     }
     if trainer.args.should_save:
         atomic_write_text(output_dir / "train_summary.json", json.dumps(summary, indent=2) + "\n")

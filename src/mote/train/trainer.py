@@ -54,7 +54,7 @@ class MoteTrainer(SentenceTransformerTrainer):  # type: ignore[misc]
     ) -> Any:
         dataset = inputs.get("dataset_name")
         task = self.task_of.get(str(dataset), str(dataset))
-        self._record_batch(str(dataset), batch_fingerprint(inputs))
+        fingerprint = batch_fingerprint(inputs)
         n = next((v.shape[0] for k, v in inputs.items() if k.endswith("input_ids")), 0)
         self._examples += int(n)
         out = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
@@ -67,6 +67,7 @@ class MoteTrainer(SentenceTransformerTrainer):  # type: ignore[misc]
                 "learning rate or this task's temperature, or enable bf16=false, and resume with --resume."
             )
         self._task_losses[task].append(value)
+        self._record_batch(str(dataset), task, fingerprint, value)
         return out
 
     def create_optimizer(self, *args: Any, **kwargs: Any) -> Any:
@@ -75,13 +76,14 @@ class MoteTrainer(SentenceTransformerTrainer):  # type: ignore[misc]
             optimizer.register_step_pre_hook(_drop_zero_grads)
         return optimizer
 
-    def _record_batch(self, dataset: str, fingerprint: str) -> None:
-        """One line per optimizer step in ``batches.jsonl`` (which batch was trained on, by content hash)."""
+    def _record_batch(self, dataset: str, task: str, fingerprint: str, loss: float) -> None:
+        """One line per optimizer step in ``batches.jsonl``: dataset, task, a content hash of the batch
+        (so a resumed run can be compared batch by batch) and the loss (per-dataset curves)."""
         if self.args.process_index != 0 or self.model.training is False:
             return
-        path = os.path.join(str(self.args.output_dir), BATCHES_FILE)
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"step": self.state.global_step + 1, "dataset": dataset, "batch": fingerprint}) + "\n")
+        row = {"step": self.state.global_step + 1, "dataset": dataset, "task": task, "batch": fingerprint, "loss": loss}
+        with open(os.path.join(str(self.args.output_dir), BATCHES_FILE), "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
 
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
         if "loss" in logs:
