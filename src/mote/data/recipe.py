@@ -16,11 +16,11 @@ import logging
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from datasets import Dataset
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mote._errors import unknown_name
+from mote._yaml import read_yaml_mapping
 from mote.data.build import DatasetPlan, build_dataset
 from mote.data.leakage import build_eval_index
 from mote.data.report import RecipeReport
@@ -140,16 +140,6 @@ class RecipeDatasets(dict[str, Dataset]):
         self.report = report
 
 
-def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
-    node = data
-    parts = key.split(".")
-    for p in parts[:-1]:
-        node = node.setdefault(p, {})
-        if not isinstance(node, dict):
-            raise ValueError(f"Override {key}: {p!r} is not a section.")
-    node[parts[-1]] = value
-
-
 def read_recipe(
     path: str | Path, overrides: list[str] | None = None, *, data_root: str | Path | None = None
 ) -> tuple[Recipe, Path]:
@@ -159,16 +149,7 @@ def read_recipe(
     the recipe file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Recipe file {str(path)!r} does not exist.")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level, got {type(data).__name__}.")
-    for item in overrides or []:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise ValueError(f"Recipe override expects key=value, got {item!r} (e.g. datasets.stsb.max_examples=100).")
-        _set_dotted(data, key.strip(), yaml.safe_load(raw))
+    data = read_yaml_mapping(path, "Recipe", overrides, example="datasets.stsb.max_examples=100")
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as e:

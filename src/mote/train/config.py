@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mote._errors import unknown_name
+from mote._yaml import apply_overrides, read_yaml_mapping
 from mote.losses import LOSSES
 from mote.tasks import TaskSet
 
@@ -119,31 +119,13 @@ class TrainConfig(_Strict):
         return self.default.model_copy(update=defaults)
 
 
-def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
-    parts = key.split(".")
-    node = data
-    for p in parts[:-1]:
-        node = node.setdefault(p, {})
-        if not isinstance(node, dict):
-            raise ValueError(f"--set {key}: {p!r} is not a section.")
-    node[parts[-1]] = value
-
-
 def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
     """Read a YAML config, apply ``key.sub=value`` overrides (values parsed as YAML), validate."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Config file {str(path)!r} does not exist.")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level, got {type(data).__name__}.")
+    data = read_yaml_mapping(path, "Config", None)
     if "datasets" in data and "train" not in data:  # a data recipe: train a MoTE model with the defaults
         data = {"data": {"recipe": str(path)}, "train": {"output_dir": str(Path("runs") / path.stem)}}
-    for item in overrides or []:
-        if "=" not in item:
-            raise ValueError(f"--set expects key=value, got {item!r} (e.g. --set train.max_steps=20).")
-        key, raw = item.split("=", 1)
-        _set_dotted(data, key.strip(), yaml.safe_load(raw))
+    apply_overrides(data, overrides, example="--set train.max_steps=20")
     recipe = data.get("data", {}).get("recipe") if isinstance(data.get("data"), dict) else None
     if isinstance(recipe, str) and not Path(recipe).is_absolute() and not Path(recipe).exists():
         candidate = path.parent / recipe

@@ -1,0 +1,47 @@
+"""Reading YAML configs with ``key.sub=value`` overrides (values parsed as YAML): one helper for every
+config family (training configs, data recipes, merge configs, pipelines)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    """``set_dotted(d, "train.max_steps", 5)`` sets ``d["train"]["max_steps"] = 5``, creating sections."""
+    node = data
+    parts = key.split(".")
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"Override {key}: {p!r} is not a section.")
+    node[parts[-1]] = value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | None, example: str = "") -> dict[str, Any]:
+    """Apply ``key.sub=value`` overrides in place (values parsed as YAML) and return ``data``."""
+    for item in overrides or []:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            hint = f" (e.g. {example})" if example else ""
+            raise ValueError(f"Override expects key=value, got {item!r}{hint}.")
+        set_dotted(data, key.strip(), yaml.safe_load(raw))
+    return data
+
+
+def read_yaml_mapping(
+    path: str | Path, what: str, overrides: list[str] | None = None, example: str = ""
+) -> dict[str, Any]:
+    """The mapping in ``path`` with ``key=value`` overrides applied; errors name the file and the fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} file {str(path)!r} does not exist.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML ({e}).") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level, got {type(data).__name__}.")
+    return apply_overrides(data, overrides, example)
