@@ -43,6 +43,7 @@ def test_mote_training_routes_each_task_to_its_expert(tiny_st_dir: Path, tmp_pat
 
     before = _expert_params(upcycle(str(tiny_st_dir), layers="all"))
     model = load(tmp_path / "run" / "final")
+    assert model.max_seq_length == 64  # the base's length, not the training length (32)
     after = _expert_params(model)
     # experts 0-3 (query, document, similarity, classification) trained; 4 (clustering) had no data
     for (b, e), p in after.items():

@@ -58,6 +58,7 @@ def build_model(config: TrainConfig, tasks: TaskSet) -> SentenceTransformer:
     else:
         model = SentenceTransformer(base, device="cpu")
         model.prompts = dict(tasks.prompts()) if config.model.instructions else {}
+    model.eval_max_seq_length = model.max_seq_length  # type: ignore[attr-defined]  # restored before saving
     model.max_seq_length = config.model.max_seq_length
     for name, param in model.named_parameters():
         if ".pooler." in name:  # HF's pooler head: sentence-transformers never uses it, so it gets no gradient
@@ -136,6 +137,9 @@ def _fit(
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - start
+    # the training length is a training setting: the saved model keeps the base's length, so every variant
+    # is evaluated at one length (a model saved at 128 would silently truncate long documents later)
+    model.max_seq_length = getattr(model, "eval_max_seq_length", model.max_seq_length)
     if trainer.args.should_save:
         with atomic_dir(output_dir / "final", overwrite=True) as tmp:
             model.save(str(tmp))
