@@ -58,7 +58,7 @@ def build_model(config: TrainConfig, tasks: TaskSet) -> SentenceTransformer:
     else:
         model = SentenceTransformer(base, device="cpu")
         model.prompts = dict(tasks.prompts()) if config.model.instructions else {}
-    model.eval_max_seq_length = model.max_seq_length  # type: ignore[attr-defined]  # restored before saving
+    model.eval_max_seq_length = model.max_seq_length  # type: ignore[attr-defined,assignment]  # restored before saving
     model.max_seq_length = config.model.max_seq_length
     for name, param in model.named_parameters():
         if ".pooler." in name:  # HF's pooler head: sentence-transformers never uses it, so it gets no gradient
