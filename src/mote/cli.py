@@ -179,6 +179,26 @@ def train(
     typer.echo(json.dumps(summary, indent=2, default=str))
 
 
+@app.command()
+def pipeline(
+    config: Annotated[Path, typer.Argument(help="Pipeline config YAML (see configs/pipeline-*.yaml).")],
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a config value: key.sub=value (repeatable).")
+    ] = None,
+    only: Annotated[list[str] | None, typer.Option(help="Run only these variants (repeat or comma-separate).")] = None,
+) -> None:
+    """Run an experiment matrix (variants x seeds, cached by config hash) and write REPORT.md."""
+    from mote.pipeline import load_pipeline_config, run_pipeline
+
+    try:
+        cfg = load_pipeline_config(config, set_)
+        report = run_pipeline(cfg, only=_split(only), say=typer.echo)
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError, FloatingPointError) as e:
+        _fail(e)
+    typer.echo(report.read_text(encoding="utf-8"))
+    typer.echo(f"Report: {report}")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("mote").setLevel(logging.INFO)

@@ -1,0 +1,84 @@
+"""The pipeline config: one experiment matrix (variants x seeds) on one recipe, budget and evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mote._errors import unknown_name
+from mote._yaml import read_yaml_mapping
+from mote.train.config import TaskTraining
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Budget(_Strict):
+    """The same training budget for every trained variant (examples seen = max_steps x batch_size)."""
+
+    max_steps: int = Field(100, ge=1)
+    batch_size: int = Field(32, ge=2)
+    learning_rate: float = Field(5e-5, gt=0)
+    warmup_ratio: float = Field(0.1, ge=0, le=1)
+    max_seq_length: int = Field(128, ge=8, description="Training truncation; evaluation uses the base's length.")
+    bf16: bool = True
+    mini_batch_size: int | None = Field(None, ge=1, description="Gradient caching for large batches.")
+
+
+class EvalSection(_Strict):
+    suite: str = "mteb-lite"
+    tasks: list[str] | None = None
+    task_types: list[str] | None = None
+    data_root: str | None = Field(None, description="Evaluation data (default: ../shared/data).")
+    bf16: bool = True
+    batch_size: int = 64
+
+
+class PipelineConfig(_Strict):
+    name: str = "pipeline"
+    base: str = "sentence-transformers/all-MiniLM-L6-v2"
+    recipe: str = Field(..., description="Data recipe (see recipes/).")
+    data_root: str | None = Field(None, description="Training data root (default: the recipe's).")
+    output_dir: str = Field(..., description="Pipeline folder: one sub-folder per variant and seed, REPORT.md.")
+    variants: list[str] = Field(default_factory=list, description="Variants to run (empty: all available).")
+    seeds: list[int] = Field(default_factory=lambda: [42])
+    key_seeds: list[int] = Field(default_factory=list, description="Extra seeds for the key variants.")
+    baseline: str = Field("joint-instr", description="Deltas in the report are taken against this variant.")
+    budget: Budget = Field(default_factory=Budget)  # type: ignore[arg-type]
+    tasks: dict[str, TaskTraining] = Field(default_factory=dict, description="Task-aware training settings.")
+    temperature_alpha: float = Field(0.5, ge=0, le=1, description="joint-temperature: P(dataset) ~ n**alpha.")
+    eval: EvalSection = Field(default_factory=EvalSection)  # type: ignore[arg-type]
+
+    @model_validator(mode="after")
+    def _check(self) -> PipelineConfig:
+        from mote.pipeline.variants import available_variants
+
+        known = available_variants()
+        for v in [*self.variants, self.baseline]:
+            if v not in known:
+                raise unknown_name("variant", v, known)
+        return self
+
+    def selected(self) -> list[str]:
+        from mote.pipeline.variants import available_variants
+
+        return self.variants or available_variants()
+
+
+def load_pipeline_config(path: str | Path, overrides: list[str] | None = None) -> PipelineConfig:
+    path = Path(path)
+    data: dict[str, Any] = read_yaml_mapping(path, "Pipeline config", overrides, example="budget.max_steps=20")
+    sections = [(data, "recipe"), (data, "data_root")]
+    if isinstance(data.get("eval"), dict):
+        sections.append((data["eval"], "data_root"))
+    for section, key in sections:  # relative paths: to the config file, when that is where they exist
+        value = section.get(key)
+        if isinstance(value, str) and not Path(value).is_absolute() and (path.parent / value).exists():
+            section[key] = str((path.parent / value).resolve())
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as e:
+        raise ValueError(f"Invalid pipeline config {str(path)!r}:\n{e}") from None

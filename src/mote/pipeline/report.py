@@ -1,0 +1,124 @@
+"""The pipeline report: one row per variant (mean and spread over seeds), deltas against the baseline."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mote.model.io import atomic_write_text
+
+
+def _mean_sd(values: Sequence[float]) -> tuple[float, float | None]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def _fmt(mean: float, sd: float | None) -> str:
+    return f"{mean:.2f}" if sd is None else f"{mean:.2f} ± {sd:.2f}"
+
+
+def aggregate(results: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per variant: seeds, per-type and overall means (with standard deviation over seeds), costs."""
+    by_variant: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        by_variant.setdefault(r["variant"], []).append(r)
+    rows: dict[str, dict[str, Any]] = {}
+    for name, runs in by_variant.items():
+        types = sorted({t for r in runs for t in r["type_averages"]})
+        rows[name] = {
+            "seeds": [r["seed"] for r in runs],
+            "types": {t: _mean_sd([r["type_averages"][t] for r in runs]) for t in types},
+            "mean_over_types": _mean_sd([r["mean_over_types"] for r in runs]),
+            "mean_over_tasks": _mean_sd([r["mean_over_tasks"] for r in runs]),
+            "tasks": {t: statistics.fmean(r["tasks"][t] for r in runs) for t in runs[0]["tasks"]},
+            "train_seconds": statistics.fmean(r.get("train_seconds") or 0.0 for r in runs),
+            "examples_seen": runs[0].get("examples_seen", 0),
+            "total_params": runs[0]["total_params"],
+            "active_params": runs[0]["active_params"],
+            "eval_max_seq_length": runs[0].get("eval_max_seq_length"),
+        }
+    return rows
+
+
+def to_markdown(rows: dict[str, dict[str, Any]], baseline: str, title: str) -> str:
+    types = sorted({t for r in rows.values() for t in r["types"]})
+    base = rows.get(baseline)
+    head = [
+        "variant",
+        "seeds",
+        *types,
+        "avg (types)",
+        "avg (tasks)",
+        f"Δ avg vs {baseline}",
+        "train s",
+        "params total / active (M)",
+    ]
+    lines = [f"# {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in rows.items():
+        delta = "" if base is None else f"{r['mean_over_types'][0] - base['mean_over_types'][0]:+.2f}"
+        cells = [
+            name,
+            str(len(r["seeds"])),
+            *[_fmt(*r["types"][t]) if t in r["types"] else "" for t in types],
+            _fmt(*r["mean_over_types"]),
+            _fmt(*r["mean_over_tasks"]),
+            delta,
+            f"{r['train_seconds']:.0f}",
+            f"{r['total_params'] / 1e6:.1f} / {r['active_params'] / 1e6:.1f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    if base is not None:
+        lines += [
+            "",
+            f"Per task-type deltas against {baseline} (mean over seeds):",
+            "",
+            "| variant | " + " | ".join(types) + " |",
+            "|" + "---|" * (len(types) + 1),
+        ]
+        for name, r in rows.items():
+            deltas = [
+                f"{r['types'][t][0] - base['types'][t][0]:+.2f}" if t in r["types"] and t in base["types"] else ""
+                for t in types
+            ]
+            lines.append(f"| {name} | " + " | ".join(deltas) + " |")
+    lengths = {r["eval_max_seq_length"] for r in rows.values()}
+    lines += [
+        "",
+        f"Evaluation max_seq_length: {', '.join(str(x) for x in sorted(lengths, key=str))} (one length "
+        "for every variant). Scores are MTEB main scores x 100; ± is the standard deviation over seeds.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot(rows: dict[str, dict[str, Any]], png: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(rows)
+    means = [rows[n]["mean_over_types"][0] for n in names]
+    errs = [rows[n]["mean_over_types"][1] or 0.0 for n in names]
+    fig, ax = plt.subplots(figsize=(max(6, len(names) * 0.9), 4))
+    ax.bar(names, means, yerr=errs, capsize=4, color="#4a7ab8")
+    ax.set_ylabel("MTEB-style average over task types")
+    lo = min(means) - 2
+    ax.set_ylim(lo, max(means) + 2)
+    plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+    return png
+
+
+def write_report(config: Any, results: Sequence[dict[str, Any]], out: Path) -> Path:
+    rows = aggregate(results)
+    md = to_markdown(rows, config.baseline, f"Pipeline report: {config.name}")
+    plot(rows, out / "report.png")
+    md += "\n![overall average per variant](report.png)\n"
+    atomic_write_text(out / "REPORT.md", md)
+    atomic_write_text(out / "report.json", json.dumps({"rows": rows, "runs": list(results)}, indent=2) + "\n")
+    return out / "REPORT.md"

@@ -1,0 +1,192 @@
+"""``mote pipeline``: make and evaluate every variant x seed, cached by config hash, then write the report.
+
+A variant's folder is ``output_dir/variants/<name>/seed<seed>-<hash>``; it is finished when its
+``result.json`` exists, so a rerun skips finished variants and an interrupted one resumes (training resumes
+from its last checkpoint).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mote import __version__
+from mote.model.io import atomic_write_text
+from mote.model.resolve import resolve_model
+from mote.pipeline.config import PipelineConfig
+from mote.pipeline.report import write_report
+from mote.pipeline.variants import Variant, all_variants
+
+log = logging.getLogger(__name__)
+KIND_ORDER = {"base": 0, "train": 1, "average": 2, "merge": 3}
+
+
+def _file_digest(path: str) -> str:
+    p = Path(path)
+    return hashlib.sha256(p.read_bytes()).hexdigest()[:16] if p.is_file() else path
+
+
+def variant_hash(config: PipelineConfig, variant: Variant, seed: int) -> str:
+    """Hash of everything that determines the variant's result (so a changed config reruns it)."""
+    source = all_variants().get(variant.source or "")
+    payload = {
+        "variant": asdict(variant),
+        "source": variant_hash(config, source, seed) if source else None,
+        "base": config.base,
+        "recipe": _file_digest(config.recipe),
+        "data_root": config.data_root,
+        "budget": config.budget.model_dump(),
+        "tasks": {k: v.model_dump() for k, v in sorted(config.tasks.items())},
+        "alpha": config.temperature_alpha,
+        "seed": seed,
+        "eval": config.eval.model_dump(),
+        "mote": __version__,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def plan(config: PipelineConfig, only: list[str] | None = None) -> list[tuple[Variant, int]]:
+    """(variant, seed) jobs, sources before derived variants, key variants with the extra seeds."""
+    variants = all_variants()
+    names = list(only or config.selected())
+    for name in list(names):  # derived variants need their source
+        src = variants[name].source
+        if src and src not in names:
+            names.append(src)
+    jobs = []
+    for name in sorted(names, key=lambda n: KIND_ORDER[variants[n].kind]):
+        v = variants[name]
+        seeds = list(dict.fromkeys(config.seeds + (config.key_seeds if v.key or _is_source_of_key(v) else [])))
+        jobs += [(v, s) for s in seeds]
+    return jobs
+
+
+def _is_source_of_key(v: Variant) -> bool:
+    return any(d.source == v.name and d.key for d in all_variants().values())
+
+
+def _train_config(config: PipelineConfig, variant: Variant, seed: int, out: Path) -> Any:
+    from mote.train.config import TrainConfig
+
+    b = config.budget
+    data: dict[str, Any] = {
+        "model": {"base": config.base, "max_seq_length": b.max_seq_length},
+        "data": {"recipe": config.recipe, "data_root": config.data_root, "alpha": config.temperature_alpha},
+        "train": {
+            "output_dir": str(out),
+            "batch_size": b.batch_size,
+            "max_steps": b.max_steps,
+            "learning_rate": b.learning_rate,
+            "mini_batch_size": b.mini_batch_size,
+            "warmup_ratio": b.warmup_ratio,
+            "bf16": b.bf16,
+            "seed": seed,
+            "save_steps": max(10, b.max_steps // 4),
+            "logging_steps": max(1, b.max_steps // 20),
+        },
+        "tasks": {k: v.model_dump() for k, v in config.tasks.items()},
+    }
+    for section, values in variant.train.items():
+        data[section].update(values)
+    return TrainConfig.model_validate(data)
+
+
+def build_model(
+    config: PipelineConfig, variant: Variant, seed: int, folder: Path, sources: dict[tuple[str, int], dict[str, Any]]
+) -> tuple[str, dict[str, Any]]:
+    """Make the variant's model; returns its folder and facts for the report (train time, examples)."""
+    if variant.kind == "base":
+        return resolve_model(config.base), {"train_seconds": 0.0, "examples_seen": 0}
+    if variant.kind == "train":
+        from mote.train.run import train
+
+        summary = train(_train_config(config, variant, seed, folder / "train"), resume=True)
+        return str(folder / "train" / "final"), {
+            "train_seconds": summary["train_seconds"],
+            "examples_seen": summary["examples_seen"],
+        }
+    if variant.kind == "average":
+        from mote.model.sentence import average, load
+
+        src = sources[(variant.source or "", seed)]
+        start = time.perf_counter()
+        average(load(src["model_dir"]), out=folder / "model", overwrite=True)
+        return str(folder / "model"), {
+            "train_seconds": src["train_seconds"],
+            "examples_seen": src["examples_seen"],
+            "derive_seconds": time.perf_counter() - start,
+        }
+    raise ValueError(f"Variant kind {variant.kind!r} is not supported by this version of mote.")
+
+
+def run_variant(
+    config: PipelineConfig,
+    variant: Variant,
+    seed: int,
+    sources: dict[tuple[str, int], dict[str, Any]],
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    from mote.evaluate import evaluate
+    from mote.model.sentence import info, load
+
+    digest = variant_hash(config, variant, seed)
+    folder = Path(config.output_dir) / "variants" / variant.name / f"seed{seed}-{digest}"
+    done = folder / "result.json"
+    if done.is_file():
+        say(f"{variant.name} (seed {seed}): cached ({folder})")
+        return dict(json.loads(done.read_text()))
+    folder.mkdir(parents=True, exist_ok=True)
+    say(f"{variant.name} (seed {seed}): building ({variant.description})")
+    model_dir, facts = build_model(config, variant, seed, folder, sources)
+    report = info(load(model_dir))
+    say(f"{variant.name} (seed {seed}): evaluating on {config.eval.suite}")
+    e = config.eval
+    summary = evaluate(
+        model_dir,
+        e.suite,
+        tasks=e.tasks,
+        task_types=e.task_types,
+        data_root=e.data_root,
+        out=folder / "eval",
+        bf16=e.bf16,
+        batch_size=e.batch_size,
+    )
+    result = {
+        "variant": variant.name,
+        "seed": seed,
+        "hash": digest,
+        "kind": variant.kind,
+        "model_dir": model_dir,
+        **facts,
+        "total_params": report.total_params,
+        "active_params": report.active_params,
+        "eval_max_seq_length": summary.get("settings", {}).get("max_seq_length"),
+        "type_averages": summary["type_averages"],
+        "mean_over_types": summary["mean_over_types"],
+        "mean_over_tasks": summary["mean_over_tasks"],
+        "tasks": {k: v["score"] for k, v in summary["tasks"].items()},
+        "eval_seconds": summary["timing"].get("total_seconds"),
+    }
+    atomic_write_text(done, json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def run_pipeline(config: PipelineConfig, only: list[str] | None = None, say: Callable[[str], None] = print) -> Path:
+    """Run every (variant, seed) job (cached), then write REPORT.md, report.json and the plot."""
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "pipeline_config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    results: dict[tuple[str, int], dict[str, Any]] = {}
+    jobs = plan(config, only)
+    for i, (variant, seed) in enumerate(jobs, 1):
+        say(f"[{i}/{len(jobs)}] {variant.name} seed {seed}")
+        results[(variant.name, seed)] = run_variant(config, variant, seed, results, say)
+    return write_report(config, list(results.values()), out)

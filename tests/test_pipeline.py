@@ -1,0 +1,82 @@
+"""The experiment pipeline: planning, caching by config hash, the report's arithmetic, an end-to-end run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mote.pipeline.config import PipelineConfig, load_pipeline_config
+from mote.pipeline.report import aggregate, to_markdown
+from mote.pipeline.run import plan, run_pipeline, variant_hash
+from mote.pipeline.variants import all_variants
+
+
+def _config(tmp_path: Path, **kw: object) -> PipelineConfig:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("datasets: {banking77: {max_examples: 64}}\n")
+    return PipelineConfig.model_validate({"recipe": str(recipe), "output_dir": str(tmp_path / "out"), **kw})
+
+
+def test_plan_orders_sources_first_and_adds_key_seeds(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, variants=["mote-ea", "joint-noinstr"], seeds=[1], key_seeds=[2])
+    jobs = [(v.name, s) for v, s in plan(cfg)]
+    # mote-ea needs mote (added, trained first); key variants (mote, mote-ea) also run seed 2
+    assert jobs == [("joint-noinstr", 1), ("mote", 1), ("mote", 2), ("mote-ea", 1), ("mote-ea", 2)]
+
+
+def test_hash_follows_the_config(tmp_path: Path) -> None:
+    mote = all_variants()["mote"]
+    a = variant_hash(_config(tmp_path), mote, 1)
+    assert a == variant_hash(_config(tmp_path), mote, 1)
+    assert a != variant_hash(_config(tmp_path), mote, 2)
+    assert a != variant_hash(_config(tmp_path, budget={"max_steps": 7}), mote, 1)
+    ea = all_variants()["mote-ea"]  # a derived variant changes when its source does
+    assert variant_hash(_config(tmp_path), ea, 1) != variant_hash(_config(tmp_path, budget={"max_steps": 7}), ea, 1)
+
+
+def test_unknown_variant_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match='Did you mean "mote-ea"'):
+        _config(tmp_path, variants=["mote-eа"])
+    (tmp_path / "p.yaml").write_text(f"recipe: {tmp_path / 'r.yaml'}\noutput_dir: o\nbudgt: {{}}\n")
+    with pytest.raises(ValueError, match="budgt"):
+        load_pipeline_config(tmp_path / "p.yaml")
+
+
+def _result(variant: str, seed: int, sts: float, cls: float) -> dict[str, object]:
+    return {"variant": variant, "seed": seed, "type_averages": {"STS": sts, "Classification": cls},
+            "mean_over_types": (sts + cls) / 2, "mean_over_tasks": (sts + cls) / 2, "tasks": {"a": sts, "b": cls},
+            "train_seconds": 10.0, "examples_seen": 100, "total_params": 2_000_000, "active_params": 1_000_000,
+            "eval_max_seq_length": 256}
+
+
+def test_report_means_spread_and_deltas() -> None:
+    rows = aggregate([_result("joint-instr", 1, 80, 60), _result("mote", 1, 82, 61), _result("mote", 2, 84, 63)])
+    assert rows["mote"]["mean_over_types"] == (72.5, pytest.approx(1.4142, abs=1e-4))  # mean of 71.5, 73.5
+    md = to_markdown(rows, "joint-instr", "t")
+    assert "| mote | 2 | 62.00 ± 1.41 | 83.00 ± 1.41 | 72.50 ± 1.41 | 72.50 ± 1.41 | +2.50 |" in md
+    assert "| mote | +2.00 | +3.00 |" in md  # per-type deltas (Classification, STS)
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_pipeline_end_to_end_and_cached_rerun(tiny_st_dir: Path, shared_data: Path, tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"data_root: {shared_data}\ndatasets: {{banking77: {{max_examples: 64}}, trec: {{max_examples: 64}}}}\n")
+    cfg = PipelineConfig.model_validate({
+        "base": str(tiny_st_dir), "recipe": str(recipe), "output_dir": str(tmp_path / "out"),
+        "variants": ["base", "mote", "mote-ea"], "baseline": "base",
+        "budget": {"max_steps": 2, "batch_size": 8, "max_seq_length": 32, "bf16": False},
+        "eval": {"suite": "extended", "tasks": ["TRECQuestionType"], "data_root": str(shared_data), "bf16": False},
+    })
+    messages: list[str] = []
+    report = run_pipeline(cfg, say=messages.append)
+    text = report.read_text()
+    assert "| mote-ea |" in text and "| base |" in text and (tmp_path / "out" / "report.png").is_file()
+    data = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert data["rows"]["mote"]["active_params"] == data["rows"]["base"]["active_params"]
+    assert data["rows"]["mote"]["total_params"] > data["rows"]["mote-ea"]["total_params"]
+    messages.clear()
+    run_pipeline(cfg, say=messages.append)  # everything is cached now
+    assert sum("cached" in m for m in messages) == 3
