@@ -60,7 +60,6 @@ def test_report_means_spread_and_deltas() -> None:
 
 
 @pytest.mark.shared_data
-@pytest.mark.slow
 def test_pipeline_end_to_end_and_cached_rerun(tiny_st_dir: Path, shared_data: Path, tmp_path: Path) -> None:
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"data_root: {shared_data}\ndatasets: {{banking77: {{max_examples: 64}}, trec: {{max_examples: 64}}}}\n")
