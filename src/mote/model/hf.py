@@ -56,7 +56,8 @@ class MoteModel(PreTrainedModel):  # type: ignore[misc]
             raise ValueError("MoteConfig.base_config is missing: the dense model's config is required.")
         self.arch = get_arch(base_config.model_type)
         self.backbone = AutoModel.from_config(base_config)
-        upcycle_backbone(self.backbone, self.arch, len(config.tasks), config.upcycled_layers or [])
+        self.tasks = config.tasks  # validated once; forward passes read it on every call
+        upcycle_backbone(self.backbone, self.arch, len(self.tasks), config.upcycled_layers or [])
         self.post_init()
 
     # Weights come from the backbone's own initialisation or from a checkpoint; nothing to init here.
@@ -70,7 +71,7 @@ class MoteModel(PreTrainedModel):  # type: ignore[misc]
         return emb
 
     def task_ids_for(self, task: str | Sequence[str] | None, batch_size: int, device: torch.device) -> torch.Tensor:
-        idx = self.config.tasks.indices(task, batch_size)
+        idx = self.tasks.indices(task, batch_size)
         return torch.tensor(idx, dtype=torch.long, device=device)
 
     def forward(
