@@ -29,19 +29,22 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-seq-length", type=int, default=64)
     parser.add_argument("--out", default=str(ROOT / "runs" / "train-losses"))
+    parser.add_argument("--from-run", help="Tabulate an existing run of the same command instead of training.")
     args = parser.parse_args()
-    shutil.rmtree(args.out, ignore_errors=True)
+    out = args.from_run or args.out
     overrides = [
         f"train.max_steps={args.steps}",
         f"train.batch_size={args.batch_size}",
         f"model.max_seq_length={args.max_seq_length}",
-        f"train.output_dir={args.out}",
-        f"train.logging_steps={max(1, args.steps // 10)}",
+        f"train.output_dir={out}",
     ]
     cmd = [sys.executable, "-m", "mote.cli", "train", str(ROOT / "configs" / "train-mote-small.yaml")]
     for o in overrides:
         cmd += ["--set", o]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    if not args.from_run:
+        shutil.rmtree(out, ignore_errors=True)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    args.out = out
     summary = json.loads((Path(args.out) / "train_summary.json").read_text())
     curve = summary["loss_first_vs_last_quarter"]
     machine = describe()
