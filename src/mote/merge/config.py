@@ -1,0 +1,135 @@
+"""The merge config: one YAML file is one merge (``mote merge CONFIG.yaml --set key=value``).
+
+.. code-block:: yaml
+
+    base: models/base                 # dense base model (theta_0)
+    models: [models/sts, models/retrieval]   # fine-tunes of the base ...
+    # mote_model: models/mote         # ... or a MoTE model whose experts are merged
+    method: ties
+    parameters: {density: 0.5, lambda: 1.0}
+    probe: {jsonl: probe.jsonl, size: 256}    # self_positioning, fisher, regmean
+    out: merged/ties
+
+Everything is checked at load time: unknown keys, an unknown method (did-you-mean), parameters against
+the method's signature and ranges, the model count, a missing probe.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mote._errors import unknown_name
+from mote._yaml import read_yaml_mapping
+from mote.merge.registry import available_methods, get_method
+from mote.merge.self_positioning import SelfPositioningOptions
+
+SELF_POSITIONING = "self_positioning"
+PROBE_METHODS = (SELF_POSITIONING, "fisher", "regmean")
+
+
+class ProbeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    jsonl: str = Field(
+        ..., description='JSONL of {"anchor", "positive", "task"} rows (optional anchor_task, positive_task).'
+    )
+    size: int | None = Field(default=256, ge=2, description="Examples sampled from the file (null: all).")
+    seed: int = Field(default=0, ge=0, description="Seed of the sample.")
+    tasks: list[str] | None = Field(default=None, description="Keep only these tasks (default: all).")
+    prompts: bool = Field(
+        default=True,
+        description="Prepend the model's saved prompt named like the anchor's task (anchor_task or task) to the "
+        "anchor and like positive_task (or task) to the positive, when the model has such a prompt.",
+    )
+
+
+class MergeConfig(BaseModel):
+    """One merge: inputs, method, parameters, probe set and output folder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base: str | None = Field(
+        default=None,
+        description="Dense base model (theta_0); required with `models`. With `mote_model`: overrides the MoTE "
+        "config's base_model as the origin of the experts' task vectors.",
+    )
+    models: list[str] | None = Field(default=None, description="Dense fine-tunes of `base` (folders or references).")
+    mote_model: str | None = Field(default=None, description="A MoTE model whose experts are merged into one.")
+    model_tasks: list[str] | None = Field(
+        default=None,
+        description="Task of each entry of `models`: fisher/regmean measure model i on its task's probe examples "
+        "(default: on all of them).",
+    )
+    method: str = Field(..., description=f"Merge method: a registered one or {SELF_POSITIONING!r}.")
+    parameters: dict[str, Any] = Field(default_factory=dict, description="The method's parameters.")
+    probe: ProbeConfig | None = Field(default=None, description=f"Probe set; required by {', '.join(PROBE_METHODS)}.")
+    out: str = Field(..., description="Output folder: a dense sentence-transformers model + merge_report.json.")
+    device: str = Field(
+        default="cpu", description="Where probe forward passes run (self_positioning, fisher, regmean), e.g. 'cuda'."
+    )
+    overwrite: bool = Field(default=False, description="Replace an existing output folder.")
+    progress: bool = Field(default=True, description="Show progress bars.")
+
+    @model_validator(mode="after")
+    def _check(self) -> MergeConfig:
+        if (self.models is None) == (self.mote_model is None):
+            raise ValueError("Give exactly one of `models` (dense fine-tunes) or `mote_model` (merge its experts).")
+        if self.models is not None:
+            if self.base is None:
+                raise ValueError("`models` needs `base`: the dense model they were fine-tuned from (theta_0).")
+            if not self.models:
+                raise ValueError("`models` is empty; list the fine-tuned model folders to merge.")
+            if self.model_tasks is not None and len(self.model_tasks) != len(self.models):
+                raise ValueError(f"`model_tasks` has {len(self.model_tasks)} entries for {len(self.models)} models; "
+                                 "give one task per model.")
+        elif self.model_tasks is not None:
+            raise ValueError("`model_tasks` is for `models`; a MoTE model's experts already know their tasks.")
+        self._check_method()
+        if self.method in PROBE_METHODS and self.probe is None:
+            raise ValueError(f"Method {self.method!r} learns from examples: add probe: {{jsonl: PATH, size: 256}}.")
+        return self
+
+    def _check_method(self) -> None:
+        known = [*available_methods(), SELF_POSITIONING]
+        if self.method not in known:
+            raise unknown_name("merge method", self.method, known)
+        try:
+            if self.method == SELF_POSITIONING:
+                SelfPositioningOptions(**self.parameters)
+            else:
+                get_method(self.method).validate(self.parameters, self.n_models())
+        except ValidationError as e:
+            raise ValueError(f"parameters of {self.method}: {e}") from None
+        except TypeError as e:
+            raise ValueError(str(e)) from None
+
+    def n_models(self) -> int | None:
+        return len(self.models) if self.models is not None else None
+
+
+def load_merge_config(path: str | Path, overrides: list[str] | None = None) -> MergeConfig:
+    """Read and validate a merge YAML; ``overrides`` are ``key.sub=value`` strings (values parsed as YAML).
+
+    Relative input paths (base, models, mote_model, probe.jsonl) that exist next to the config file are
+    taken from there; ``out`` is relative to the working directory.
+    """
+    path = Path(path)
+    data = read_yaml_mapping(path, "Merge config", overrides, example="parameters.density=0.5")
+    for key in ("base", "mote_model"):
+        if key in data:
+            data[key] = _relative(path, data[key])
+    if isinstance(data.get("models"), list):
+        data["models"] = [_relative(path, m) for m in data["models"]]
+    if isinstance(data.get("probe"), dict) and "jsonl" in data["probe"]:
+        data["probe"]["jsonl"] = _relative(path, data["probe"]["jsonl"])
+    return MergeConfig(**data)
+
+
+def _relative(config: Path, value: Any) -> Any:
+    """A relative path that exists next to the config file is taken from there; anything else as given."""
+    if isinstance(value, str) and not Path(value).is_absolute() and (config.parent / value).exists():
+        return str((config.parent / value).resolve())
+    return value

@@ -1,0 +1,214 @@
+"""``run_merge(config) -> Path``: read, validate, merge, and write a dense sentence-transformers folder.
+
+The output folder (written atomically) holds the base's module files (pooling, prompts, tokenizer; for a
+MoTE input, its dense skeleton), the merged ``model.safetensors``, ``merge_report.json`` (method,
+parameters, learned coefficients, loss curve, wall time, peak RSS) and ``merge_config.yaml``.
+
+Memory: dense merges read every input lazily by tensor name (:class:`~mote.merge.state.LazyStateDict`),
+so a per-tensor method holds the output plus one tensor per model; Fisher/RegMean statistics go through
+temporary safetensors files; Self Positioning holds the base model, the N stacked task vectors and one
+merged copy with its gradient: about (N + 3) x the model size.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import Tensor
+
+from mote import __version__
+from mote._yaml import apply_overrides
+from mote.merge.config import SELF_POSITIONING, MergeConfig, load_merge_config
+from mote.merge.engine import merge_state_dicts
+from mote.merge.experts import merge_experts
+from mote.merge.probe import ProbeExample, backbone, load_probe_jsonl, module_prefix
+from mote.merge.registry import get_method
+from mote.merge.self_positioning import SelfPositioningOptions, self_position
+from mote.merge.state import INDEX, WEIGHTS, LazyStateDict, save_state, weights_dir
+from mote.merge.stats import diagonal_fisher, gram_matrices
+from mote.merge.task_vector import StateDict, check_compatible, is_mergeable
+from mote.model.io import atomic_dir
+from mote.model.resolve import resolve_model
+from mote.model.sentence import load
+
+REPORT = "merge_report.json"
+SKIP_FILES = (WEIGHTS, INDEX, "model-*.safetensors", "*.bin", "README.md", REPORT)
+
+
+def run_merge(config: MergeConfig | str | Path, overrides: list[str] | None = None) -> Path:
+    """Run the merge described by ``config`` (a :class:`MergeConfig` or a YAML path); return the output folder."""
+    if isinstance(config, MergeConfig):
+        cfg = MergeConfig(**apply_overrides(config.model_dump(), overrides)) if overrides else config
+    else:
+        cfg = load_merge_config(config, overrides)
+    if Path(cfg.out).exists() and not cfg.overwrite:  # fail before the work, not after
+        raise FileExistsError(f"Output folder {cfg.out!r} already exists. Choose another out, or set overwrite: true.")
+    start = time.perf_counter()
+    if cfg.mote_model is not None:
+        return _run_mote(cfg, start)
+    return _run_dense(cfg, start)
+
+
+def _run_dense(cfg: MergeConfig, start: float) -> Path:
+    assert cfg.base is not None and cfg.models is not None
+    base_dir = Path(resolve_model(cfg.base))
+    model_dirs = [resolve_model(m) for m in cfg.models]
+    probe = _probe(cfg, saved_prompts(base_dir))
+    merged, report = merge_models(base_dir, model_dirs, cfg.method, cfg.parameters, probe, cfg.model_tasks,
+                                  cfg.progress, cfg.device)
+    with atomic_dir(cfg.out, overwrite=cfg.overwrite) as tmp:
+        shutil.copytree(base_dir, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*SKIP_FILES))
+        save_state(weights_dir(tmp) / WEIGHTS, merged)
+        _write_report(tmp, cfg, report, start)
+    return Path(cfg.out)
+
+
+def merge_models(
+    base_dir: str | Path,
+    model_dirs: Sequence[str | Path],
+    method: str,
+    parameters: Mapping[str, Any],
+    probe: Sequence[ProbeExample] | None = None,
+    model_tasks: Sequence[str] | None = None,
+    progress: bool = False,
+    device: str = "cpu",
+) -> tuple[StateDict, dict[str, Any]]:
+    """Merge dense fine-tunes of ``base_dir``; return the merged state dict (on CPU) and the report fields.
+
+    ``device`` runs the probe forward passes of self_positioning, fisher and regmean.
+    """
+    base = LazyStateDict(base_dir)
+    models = [LazyStateDict(m) for m in model_dirs]
+    check_compatible(base, models, labels=[f"model {str(m)!r}" for m in model_dirs])
+    if method == SELF_POSITIONING:
+        return _self_position_dense(base_dir, models, parameters, probe, progress, device)
+    spec = get_method(method)
+    kwargs = spec.validate(parameters, len(models))
+    with tempfile.TemporaryDirectory(prefix="mote-merge-stats-") as tmp:
+        stats = _dense_stats(spec.stats, model_dirs, probe, model_tasks, Path(tmp), device) if spec.stats else None
+        merged, copied = merge_state_dicts(spec, kwargs, models, base, stats=stats, progress=progress)
+    return merged, {"copied_from_base": copied}
+
+
+def _self_position_dense(
+    base_dir: str | Path, models: Sequence[Mapping[str, Tensor]], parameters: Mapping[str, Any],
+    probe: Sequence[ProbeExample] | None, progress: bool, device: str,
+) -> tuple[StateDict, dict[str, Any]]:
+    options = SelfPositioningOptions(**{"progress": progress, **parameters})
+    st = load(base_dir, device=device)
+    inner = backbone(st)
+    on_disk = set(LazyStateDict(base_dir))
+    base = {n: t.detach() for n, t in inner.state_dict().items() if n in on_disk}
+    names = [n for n in sorted(base) if is_mergeable(n, base[n])]
+    vectors = {n: torch.stack([m[n].to(device).float() - base[n].float() for m in models]) for n in names}
+    result = self_position(st, base, vectors, probe or [], options, module_prefix(st, inner))
+    merged = {n: result.state[n] if n in result.state else t.cpu() for n, t in base.items()}
+    return merged, {"self_positioning": result.report(), "copied_from_base": sorted(set(base) - set(names))}
+
+
+def _dense_stats(
+    kind: str, model_dirs: Sequence[str | Path], probe: Sequence[ProbeExample] | None,
+    model_tasks: Sequence[str] | None, tmp: Path, device: str,
+) -> list[LazyStateDict]:
+    """Each model's Fisher or Gram matrices, measured on its task's probe examples, saved under ``tmp``."""
+    out = []
+    for i, folder in enumerate(model_dirs):
+        examples = list(probe or [])
+        if model_tasks is not None:
+            examples = [ex for ex in examples if ex["task"] == model_tasks[i]]
+        if not examples:
+            raise ValueError(f"No probe examples for model {str(folder)!r} (task {model_tasks and model_tasks[i]!r}).")
+        st = load(folder, device=device)
+        inner = backbone(st)
+        prefix = module_prefix(st, inner)
+        if kind == "fisher":
+            values = diagonal_fisher(st, examples, {prefix + n: n for n, _ in inner.named_parameters()})
+        else:
+            linears = {prefix + n: f"{n}.weight" for n, m in inner.named_modules() if isinstance(m, torch.nn.Linear)}
+            values = gram_matrices(st, examples, linears)
+        target = tmp / f"stats-{i}"
+        target.mkdir()
+        save_state(target / WEIGHTS, {k: v.cpu() for k, v in values.items()})
+        out.append(LazyStateDict(target))
+        del st, values
+    return out
+
+
+def _run_mote(cfg: MergeConfig, start: float) -> Path:
+    assert cfg.mote_model is not None
+    model = load(cfg.mote_model, device=cfg.device)
+    probe = _probe(cfg, {k: v or "" for k, v in model.prompts.items()})
+    parameters = {"progress": cfg.progress, **cfg.parameters} if cfg.method == SELF_POSITIONING else cfg.parameters
+    result = merge_experts(model, cfg.method, parameters, probe=probe, base_ref=cfg.base)
+    with atomic_dir(cfg.out, overwrite=cfg.overwrite) as tmp:
+        result.model.save(str(tmp))
+        _write_report(tmp, cfg, result.report, start)
+    return Path(cfg.out)
+
+
+def saved_prompts(folder: str | Path) -> dict[str, str]:
+    """The ``prompts`` of a sentence-transformers folder (empty when it has none)."""
+    path = Path(folder) / "config_sentence_transformers.json"
+    if not path.is_file():
+        return {}
+    prompts = json.loads(path.read_text(encoding="utf-8")).get("prompts") or {}
+    return {str(k): str(v) for k, v in prompts.items()}
+
+
+def with_prompts(examples: Sequence[ProbeExample], prompts: Mapping[str, str]) -> list[dict[str, str]]:
+    """Prepend the prompt of the anchor's (``anchor_task`` or ``task``) and positive's route to each text."""
+    out = []
+    for ex in examples:
+        row = dict(ex)
+        row["anchor"] = prompts.get(ex.get("anchor_task", ex["task"]), "") + ex["anchor"]
+        row["positive"] = prompts.get(ex.get("positive_task", ex["task"]), "") + ex["positive"]
+        out.append(row)
+    return out
+
+
+def _probe(cfg: MergeConfig, prompts: Mapping[str, str]) -> list[dict[str, str]] | None:
+    if cfg.probe is None:
+        return None
+    examples = load_probe_jsonl(cfg.probe.jsonl, cfg.probe.size, cfg.probe.seed, cfg.probe.tasks)
+    return with_prompts(examples, prompts) if cfg.probe.prompts else examples
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident memory of this process so far (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def _learned(result: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Top-level report fields for a learned merge: coefficients and loss curve (None for fixed methods)."""
+    if result is None:
+        return {"learned": None, "loss_curve": None}
+    keys = ("weights", "lambda", "coefficients", "initial_probe_loss", "final_probe_loss")
+    return {"learned": {k: result[k] for k in keys}, "loss_curve": result["loss_curve"]}
+
+
+def _write_report(folder: Path, cfg: MergeConfig, fields: Mapping[str, Any], start: float) -> None:
+    report = {
+        "method": cfg.method,
+        "parameters": cfg.parameters,
+        "inputs": {"base": cfg.base, "models": cfg.models, "mote_model": cfg.mote_model},
+        "probe": cfg.probe.model_dump() if cfg.probe else None,
+        **_learned(fields.get("self_positioning")),
+        **fields,
+        "wall_time_s": time.perf_counter() - start,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "mote_version": __version__,
+    }
+    (folder / REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (folder / "merge_config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False),
+                                              encoding="utf-8")
