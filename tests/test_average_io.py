@@ -22,8 +22,10 @@ TEXTS = ["hello world", "a longer sentence about the weather today", "x"]
 
 def test_average_of_fresh_upcycle_is_the_base(tiny_st_dir: Path, tmp_path: Path) -> None:
     dense = SentenceTransformer(str(tiny_st_dir), device="cpu")
-    moe = upcycle(str(tiny_st_dir), layers="all", out=tmp_path / "m")
+    moe = upcycle(dense, layers="all", out=tmp_path / "m")
+    assert type(dense[0].model).__name__ == "BertModel"  # the input model is left as it was
     avg = average(moe, out=tmp_path / "d")
+    assert type(moe[0].model).__name__ == "MoteModel"  # averaging does not change the MoTE model
     base_sd = dense[0].model.state_dict()
     avg_sd = avg[0].model.state_dict()
     assert base_sd.keys() == avg_sd.keys()

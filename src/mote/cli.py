@@ -180,6 +180,23 @@ def train(
 
 
 @app.command()
+def merge(
+    config: Annotated[Path, typer.Argument(help="Merge YAML (see docs/merging.md).")],
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a config value: key.sub=value (repeatable).")
+    ] = None,
+) -> None:
+    """Merge fine-tunes (or a MoTE model's experts) into one dense sentence-transformers model."""
+    from mote.merge import run_merge
+
+    try:
+        out = run_merge(config, overrides=set_)
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError, TypeError) as e:
+        _fail(e)
+    typer.echo(f"Merged -> {out} (report: {out / 'merge_report.json'})")
+
+
+@app.command()
 def pipeline(
     config: Annotated[Path, typer.Argument(help="Pipeline config YAML (see configs/pipeline-*.yaml).")],
     set_: Annotated[

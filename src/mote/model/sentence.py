@@ -114,7 +114,7 @@ def upcycle(
     moe.to(next(backbone.parameters()).dtype).eval()
 
     st = copy.copy(dense)  # shallow: share the other modules, swap the first module's model only
-    module = copy.copy(module)
+    module = _shallow_module_copy(module)
     module.model = moe
     st._modules = dict(dense._modules)  # type: ignore[assignment]
     st._modules[next(iter(dense._modules))] = module
@@ -122,6 +122,13 @@ def upcycle(
     st.prompts = dict(task_set.prompts())
     st.default_prompt_name = None
     return _save_and_reload(st, out, overwrite)
+
+
+def _shallow_module_copy(module: Any) -> Any:
+    """A shallow copy whose child-module dict is its own, so swapping a child leaves the original intact."""
+    clone = copy.copy(module)
+    clone._modules = dict(module._modules)
+    return clone
 
 
 def _save_and_reload(
@@ -206,7 +213,7 @@ def average(
     backbone = copy.deepcopy(moe.backbone)
     average_backbone(backbone, moe.arch, per_block)
     first = next(iter(model._modules))
-    module = copy.copy(_transformer(model))
+    module = _shallow_module_copy(_transformer(model))
     module.model = backbone
     st = copy.copy(model)
     st._modules = dict(model._modules)  # type: ignore[assignment]
