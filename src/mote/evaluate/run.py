@@ -1,0 +1,154 @@
+"""``evaluate``: run a model on a suite through MTEB and write per-task results plus a summary.
+
+No printing: pass ``progress`` (e.g. ``print``) to get one line when each task starts and ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import datasets.utils.logging as hf_datasets_logging
+import mteb
+from mteb.abstasks import AbsTask
+from mteb.results import ModelResult, TaskResult
+
+from mote.evaluate.cache import DEFAULT_CACHE_DIR
+from mote.evaluate.encoder import MoteEncoder, load_encoder
+from mote.evaluate.local_tasks import TaskDef, make_task
+from mote.evaluate.suites import select_tasks
+from mote.evaluate.summary import TaskScore, machine_info, summarize, to_markdown
+from mote.model.io import atomic_write_text
+from mote.tasks import TaskSet
+
+DATA_ROOT_ENV = "MOTE_DATA_ROOT"
+
+
+def resolve_data_root(data_root: str | os.PathLike[str] | None, needed: Sequence[TaskDef]) -> Path:
+    """The data folder (argument, else ``$MOTE_DATA_ROOT``), checked to hold every needed dataset."""
+    value = data_root if data_root is not None else os.environ.get(DATA_ROOT_ENV)
+    if value is None:
+        raise ValueError(
+            f"No data_root given. Pass the folder holding the shared datasets (--data-root ../shared/data) "
+            f"or set ${DATA_ROOT_ENV}."
+        )
+    root = Path(value)
+    missing = sorted({d.source for d in needed if not (root / d.source).is_dir()})
+    if missing:
+        raise FileNotFoundError(
+            f"data_root {str(root)!r} lacks the dataset folder(s) {missing} needed by the selected tasks. "
+            "Point data_root at the shared data folder (its README.md lists the datasets), or restrict --tasks."
+        )
+    return root
+
+
+@contextlib.contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """Hide the datasets library's per-map progress bars during a run (restored afterwards)."""
+    was_enabled = hf_datasets_logging.is_progress_bar_enabled()
+    hf_datasets_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_datasets_logging.enable_progress_bar()
+
+
+def run_task(encoder: MoteEncoder, defn: TaskDef, data_root: Path, seed: int = 42) -> tuple[TaskScore, TaskResult]:
+    """Evaluate one task with MTEB's own evaluator; return its score row and MTEB's result object."""
+    task = make_task(defn, data_root, seed=seed)
+    start = time.perf_counter()
+    with _quiet_datasets():
+        result = _mteb_evaluate(encoder, task)
+    seconds = time.perf_counter() - start
+    if result.exceptions or not result.task_results:
+        raise RuntimeError(f"MTEB failed on {defn.name}: {result.exceptions}")
+    task_result = result.task_results[0]
+    scores = task_result.scores[defn.split][0]
+    row = TaskScore(
+        task=defn.name,
+        type=defn.type,
+        split=defn.split,
+        metric=task.metadata.main_score,
+        score=100.0 * float(scores["main_score"]),
+        seconds=seconds,
+        mteb_identical=defn.mteb_identical,
+        source=defn.source,
+    )
+    return row, task_result
+
+
+def _mteb_evaluate(encoder: MoteEncoder, task: AbsTask) -> ModelResult:
+    return mteb.evaluate(
+        encoder,
+        task,
+        cache=None,
+        overwrite_strategy="always",
+        show_progress_bar=False,
+        co2_tracker=False,
+        encode_kwargs={"batch_size": encoder.batch_size, "show_progress_bar": False},
+    )
+
+
+def evaluate(
+    model_path: str | os.PathLike[str],
+    suite: str = "mteb-lite",
+    tasks: Sequence[str] | None = None,
+    task_types: Sequence[str] | None = None,
+    data_root: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE_DIR,
+    bf16: bool = False,
+    batch_size: int = 64,
+    task_set: TaskSet | None = None,
+    seed: int = 42,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Evaluate the model at ``model_path`` on ``suite`` (optionally only ``tasks`` / ``task_types``).
+
+    Writes MTEB's result file per task to ``out/tasks/{task}.json`` and ``out/summary.{json,md}`` when
+    ``out`` is given; returns the summary dict (scores x 100, per-type and overall averages, timing,
+    machine). ``cache_dir=None`` disables the embedding cache. ``task_set`` routes a dense model derived
+    from a MoTE model (averaged, merged) through that task table instead of its saved prompts.
+    """
+    chosen = select_tasks(suite, tasks, task_types)
+    root = resolve_data_root(data_root, chosen)
+    say = progress or (lambda _msg: None)
+    wall = time.perf_counter()
+    encoder = load_encoder(model_path, task_set=task_set, cache_dir=cache_dir, bf16=bf16, batch_size=batch_size)
+    out_dir = Path(out) if out is not None else None
+    rows = []
+    for i, defn in enumerate(chosen, 1):
+        say(f"[{i}/{len(chosen)}] {defn.name} ({defn.type}, {defn.split}) ...")
+        row, result = run_task(encoder, defn, root, seed=seed)
+        rows.append(row)
+        if out_dir is not None:
+            (out_dir / "tasks").mkdir(parents=True, exist_ok=True)
+            result.to_disk(out_dir / "tasks" / f"{defn.name}.json")
+        say(f"[{i}/{len(chosen)}] {defn.name}: {row.metric} {row.score:.2f} ({row.seconds:.1f} s)")
+    summary = summarize(
+        rows,
+        model=str(model_path),
+        model_name=encoder.name,
+        fingerprint=encoder.fingerprint,
+        suite=suite,
+        settings={"bf16": bf16, "batch_size": batch_size, "max_seq_length": encoder.model.max_seq_length, "seed": seed},
+        cache={
+            "dir": str(cache_dir) if cache_dir is not None else None,
+            "hits": encoder.cache.hits,
+            "misses": encoder.cache.misses,
+            "encoded_texts": encoder.encoded_texts,
+        },
+        machine=machine_info(),
+    )
+    summary["timing"]["total_seconds"] = time.perf_counter() - wall
+    if out_dir is not None:
+        atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+        atomic_write_text(out_dir / "summary.md", to_markdown(summary))
+    return summary
