@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from sentence_transformers import SentenceTransformer
 from typer.testing import CliRunner
 
@@ -78,3 +79,20 @@ def test_cli_on_the_packaged_minilm(minilm_dir: Path, tmp_path: Path) -> None:
     res = runner.invoke(app, ["encode", str(m), "--task", "query", "-i", str(tmp_path / "in.txt"), "-o", str(tmp_path / "q.npy")])
     assert res.exit_code == 0, res.output
     np.testing.assert_allclose(np.load(tmp_path / "q.npy"), dense.encode(texts, prompt="search_query: "), atol=1e-5)
+
+
+@pytest.mark.shared_data
+def test_cli_evaluate_and_compare(tiny_st_dir: Path, shared_data: Path, tmp_path: Path) -> None:
+    m = tmp_path / "mote"
+    assert runner.invoke(app, ["upcycle", "--base", str(tiny_st_dir), "--out", str(m)]).exit_code == 0
+    for name, model in (("dense", str(tiny_st_dir)), ("mote", str(m))):
+        res = runner.invoke(app, ["evaluate", model, "--suite", "extended", "--tasks", "TRECQuestionType",
+                                  "--data-root", str(shared_data), "--out", str(tmp_path / name)])
+        assert res.exit_code == 0, res.output
+        assert (tmp_path / name / "summary.json").is_file()
+    res = runner.invoke(app, ["compare", str(tmp_path / "dense"), str(tmp_path / "mote"), "--baseline", "dense",
+                              "--png", str(tmp_path / "c.png")])
+    assert res.exit_code == 0, res.output
+    assert "TRECQuestionType" in res.stdout and (tmp_path / "c.png").is_file()
+    res = runner.invoke(app, ["evaluate", str(m), "--suite", "mteb-lit", "--data-root", str(shared_data)])
+    assert res.exit_code == 2 and "mteb-lite" in res.output

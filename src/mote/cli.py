@@ -88,8 +88,15 @@ def encode(
     try:
         texts = read_texts(input)
         st = load(model)
-        emb = do_encode(st, texts, task=task, batch_size=batch_size, show_progress_bar=True, normalize=normalize,
-                        instruction=instruction)
+        emb = do_encode(
+            st,
+            texts,
+            task=task,
+            batch_size=batch_size,
+            show_progress_bar=True,
+            normalize=normalize,
+            instruction=instruction,
+        )
     except (ValueError, KeyError, FileNotFoundError, ModelFolderError) as e:
         _fail(e)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -177,6 +184,53 @@ def train(
     except (ValueError, KeyError, FileExistsError, FileNotFoundError, FloatingPointError) as e:
         _fail(e)
     typer.echo(json.dumps(summary, indent=2, default=str))
+
+
+@app.command()
+def evaluate(
+    model: Annotated[str, typer.Argument(help="Model folder or reference (dense, MoTE, averaged or merged).")],
+    suite: Annotated[str, typer.Option(help="mteb-lite or extended.")] = "mteb-lite",
+    tasks: Annotated[list[str] | None, typer.Option(help="Only these tasks (repeat or comma-separate).")] = None,
+    task_types: Annotated[list[str] | None, typer.Option(help="Only these task types (e.g. STS,Retrieval).")] = None,
+    data_root: Annotated[Path | None, typer.Option(help="Folder with the datasets (e.g. ../shared/data).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write mteb result files and summary.{json,md} here.")] = None,
+    bf16: Annotated[bool, typer.Option(help="bf16 autocast on CPU (faster; off for exact numbers).")] = False,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+) -> None:
+    """Evaluate through mteb on local data: main score per task, type averages, overall."""
+    from mote.evaluate import evaluate as do_evaluate
+    from mote.evaluate.summary import to_markdown
+
+    try:
+        summary = do_evaluate(
+            model,
+            suite,
+            tasks=_split(tasks),
+            task_types=_split(task_types),
+            data_root=data_root,
+            out=out,
+            bf16=bf16,
+            batch_size=batch_size,
+            progress=typer.echo,
+        )
+    except (ValueError, KeyError, FileNotFoundError) as e:
+        _fail(e)
+    typer.echo(to_markdown(summary))
+
+
+@app.command()
+def compare(
+    result_dirs: Annotated[list[Path], typer.Argument(help="Result folders written by `mote evaluate --out`.")],
+    baseline: Annotated[str, typer.Option(help="Name (folder name) of the run deltas are taken against.")],
+    png: Annotated[Path, typer.Option(help="Bar chart to write.")] = Path("compare.png"),
+) -> None:
+    """Side-by-side table of several evaluation runs with deltas against a baseline, plus a bar chart."""
+    from mote.evaluate import compare as do_compare
+
+    try:
+        typer.echo(do_compare(result_dirs, baseline, png=png))
+    except (ValueError, KeyError, FileNotFoundError) as e:
+        _fail(e)
 
 
 @app.command()
