@@ -22,7 +22,14 @@ def false_negative_mask(labels: Sequence[str | None]) -> torch.Tensor:
     """
     ids: dict[str, int] = {}
     codes = [-(i + 1) if y is None else ids.setdefault(y, len(ids)) for i, y in enumerate(labels)]
-    t = torch.tensor(codes, dtype=torch.long)
-    mask = t.view(-1, 1) == t.view(1, -1)  # (B, B)
+    return same_label_mask(torch.tensor(codes, dtype=torch.long))
+
+
+def same_label_mask(label_ids: torch.Tensor) -> torch.Tensor:
+    """``(B, B)`` bool from integer label ids ``(B,)``: True off the diagonal where the ids are equal.
+
+    Give unlabelled rows unique ids (e.g. negative ones) so they mask nothing; the training loss uses this.
+    """
+    mask = label_ids.view(-1, 1) == label_ids.view(1, -1)  # (B, B)
     mask.fill_diagonal_(False)
     return mask

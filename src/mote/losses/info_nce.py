@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from sentence_transformers.base.losses.gradcache import CachedLossMixin
 from torch import Tensor, nn
 
+from mote.data.masking import same_label_mask
+
 
 def info_nce_from_embeddings(
     anchors: Tensor,
@@ -38,10 +40,8 @@ def info_nce_from_embeddings(
         temperature = temperature.view(-1, 1).to(anchors.dtype)
     scores = F.normalize(anchors, dim=-1) @ F.normalize(candidates, dim=-1).T / temperature  # (B, C)
     if labels is not None:
-        same = labels.view(-1, 1) == labels.view(1, -1)  # (B, B)
-        same.fill_diagonal_(False)  # the own positive stays the target
         mask = torch.zeros_like(scores, dtype=torch.bool)
-        mask[:, :b] = same
+        mask[:, :b] = same_label_mask(labels)  # the own positive (diagonal) stays the target
         scores = scores.masked_fill(mask, float("-inf"))
     target = torch.arange(b, device=scores.device)
     return F.cross_entropy(scores, target)
