@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _machine import describe, machine_line
 
 from mote.evaluate import evaluate
+from mote.evaluate.summary import to_markdown
 from mote.model.resolve import DEFAULT_BASE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +33,7 @@ def main() -> None:
     p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     p.add_argument("--cache", default=str(ROOT / ".mote-cache"), help="embedding cache folder, or 'none'")
     p.add_argument("--out", default=None)
+    p.add_argument("--note", default="", help="free text recorded in summary.json/md (e.g. cache state)")
     args = p.parse_args()
     out = Path(args.out or ROOT / "benchmarks" / "results" / f"eval_minilm_{args.suite}")
     cache = None if args.cache.lower() == "none" else args.cache
@@ -50,9 +52,13 @@ def main() -> None:
     summary["timing"]["script_seconds"] = time.perf_counter() - start
     summary["machine_detail"] = machine
     summary["model"] = DEFAULT_BASE  # not the site-packages path of this machine
+    if args.note:
+        summary["note"] = args.note
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    md = (out / "summary.md").read_text(encoding="utf-8")
-    (out / "summary.md").write_text(md + f"Machine detail: {machine_line(machine)}.\n", encoding="utf-8")
+    md = to_markdown(summary) + f"Machine detail: {machine_line(machine)}.\n"
+    if args.note:
+        md += f"\n{args.note}\n"
+    (out / "summary.md").write_text(md, encoding="utf-8")
     for f in sorted((out / "tasks").glob("*.json")):
         if f.stat().st_size > MAX_TASK_FILE:
             print(f"dropping {f.name} ({f.stat().st_size / 1e6:.1f} MB > 1 MB)")

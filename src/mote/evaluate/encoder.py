@@ -150,7 +150,8 @@ def load_encoder(
     folder = resolve_model(model_path)
     model = load(folder)
     fingerprint = fingerprint_folder(folder) if Path(folder).is_dir() else None
-    name = Path(folder).name if Path(folder).is_dir() else str(model_path)
+    # a folder the user named -> its name; a packaged/hub reference -> the reference (not "model")
+    name = Path(model_path).name if Path(model_path).is_dir() else str(model_path)
     return MoteEncoder(
         model,
         name=name,

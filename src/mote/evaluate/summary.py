@@ -94,6 +94,11 @@ def to_markdown(summary: dict[str, Any]) -> str:
     timing = summary.get("timing", {})
     if "total_seconds" in timing:
         lines.append(f"Wall time {timing['total_seconds']:.1f} s (tasks {timing['tasks_seconds']:.1f} s).")
+    cache = summary.get("cache")
+    if cache:
+        lines.append(
+            f"Embedding cache: {cache['hits']} hits, {cache['misses']} misses, {cache['encoded_texts']} texts encoded."
+        )
     settings = summary.get("settings")
     if settings:
         lines.append("Settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()) + ".")
