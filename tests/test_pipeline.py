@@ -79,3 +79,34 @@ def test_pipeline_end_to_end_and_cached_rerun(tiny_st_dir: Path, shared_data: Pa
     messages.clear()
     run_pipeline(cfg, say=messages.append)  # everything is cached now
     assert sum("cached" in m for m in messages) == 3
+
+
+@pytest.mark.shared_data
+def test_pipeline_merge_variants(tiny_st_dir: Path, shared_data: Path, tmp_path: Path) -> None:
+    """separate -> classic and learned merges; mote -> Self Positioning over its experts; one budget."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"data_root: {shared_data}\n"
+                      "datasets: {banking77: {max_examples: 64}, 20newsgroups: {max_examples: 64}}\n")
+    cfg = PipelineConfig.model_validate({
+        "base": str(tiny_st_dir), "recipe": str(recipe), "output_dir": str(tmp_path / "out"),
+        "variants": ["joint-instr", "separate-ties", "separate-sp", "mote-sp"], "baseline": "joint-instr",
+        "budget": {"max_steps": 4, "batch_size": 8, "max_seq_length": 32, "bf16": False},
+        "merge": {"probe_size": 16, "parameters": {"self_positioning": {"steps": 3, "batch_size": 4}}},
+        "eval": {"suite": "extended", "tasks": ["TRECQuestionType"], "data_root": str(shared_data), "bf16": False},
+    })
+    run_pipeline(cfg, say=lambda m: None)
+    data = json.loads((tmp_path / "out" / "report.json").read_text())
+    # separate is a source only (not scored); mote, the source of mote-sp, is scored too
+    assert set(data["rows"]) == {"joint-instr", "separate-ties", "separate-sp", "mote", "mote-sp"}
+    runs = {r["variant"]: r for r in data["runs"]}
+    sep = runs["separate"]
+    assert sorted(sep["models"]) == ["classification", "clustering"] and sep["steps_per_model"] == 2
+    assert sep["examples_seen"] == runs["joint-instr"]["examples_seen"] == 4 * 8  # the same budget
+    assert len(runs["separate-sp"]["learned"]["weights"]["all"]) == 2
+    assert runs["mote-sp"]["total_params"] == runs["joint-instr"]["total_params"]  # dense again
+    merged = Path(runs["separate-ties"]["model_dir"])
+    prompts = json.loads((merged / "config_sentence_transformers.json").read_text())["prompts"]
+    assert prompts and prompts == json.loads((Path(sep["models"]["clustering"]) /
+                                              "config_sentence_transformers.json").read_text())["prompts"]
+    text = (tmp_path / "out" / "REPORT.md").read_text()
+    assert "## Learned merge coefficients" in text and "| separate-sp | 42 |" in text and "Machine:" in text

@@ -63,11 +63,13 @@ def _run_dense(cfg: MergeConfig, start: float) -> Path:
     assert cfg.base is not None and cfg.models is not None
     base_dir = Path(resolve_model(cfg.base))
     model_dirs = [resolve_model(m) for m in cfg.models]
-    probe = _probe(cfg, saved_prompts(base_dir))
+    prompts = merged_prompts(base_dir, model_dirs)
+    probe = _probe(cfg, prompts)
     merged, report = merge_models(base_dir, model_dirs, cfg.method, cfg.parameters, probe, cfg.model_tasks,
                                   cfg.progress, cfg.device)
     with atomic_dir(cfg.out, overwrite=cfg.overwrite) as tmp:
         shutil.copytree(base_dir, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*SKIP_FILES))
+        _set_prompts(tmp, prompts)
         save_state(weights_dir(tmp) / WEIGHTS, merged)
         _write_report(tmp, cfg, report, start)
     return Path(cfg.out)
@@ -163,6 +165,24 @@ def saved_prompts(folder: str | Path) -> dict[str, str]:
         return {}
     prompts = json.loads(path.read_text(encoding="utf-8")).get("prompts") or {}
     return {str(k): str(v) for k, v in prompts.items()}
+
+
+def merged_prompts(base_dir: str | Path, model_dirs: Sequence[str | Path]) -> dict[str, str]:
+    """The prompts the merged model carries: the fine-tunes' when they all saved the same ones (they were
+    trained with those instructions), else the base's."""
+    found = [saved_prompts(m) for m in model_dirs]
+    if found and found[0] and all(p == found[0] for p in found):
+        return found[0]
+    return saved_prompts(base_dir)
+
+
+def _set_prompts(folder: Path, prompts: Mapping[str, str]) -> None:
+    path = folder / "config_sentence_transformers.json"
+    config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if (config.get("prompts") or {}) == dict(prompts):
+        return
+    config["prompts"] = dict(prompts)
+    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
 def with_prompts(examples: Sequence[ProbeExample], prompts: Mapping[str, str]) -> list[dict[str, str]]:

@@ -37,6 +37,17 @@ class EvalSection(_Strict):
     batch_size: int = 64
 
 
+class MergeSection(_Strict):
+    """How the merge variants are made: the probe set (from the recipe's training data) and parameters."""
+
+    probe_size: int = Field(256, ge=4, description="Probe examples sampled from the training data, split over tasks.")
+    probe_seed: int = Field(0, ge=0)
+    parameters: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per method, parameters replacing the defaults (mote.pipeline.variants.DEFAULT_PARAMETERS).",
+    )
+
+
 class PipelineConfig(_Strict):
     name: str = "pipeline"
     base: str = "sentence-transformers/all-MiniLM-L6-v2"
@@ -46,10 +57,15 @@ class PipelineConfig(_Strict):
     variants: list[str] = Field(default_factory=list, description="Variants to run (empty: all available).")
     seeds: list[int] = Field(default_factory=lambda: [42])
     key_seeds: list[int] = Field(default_factory=list, description="Extra seeds for the key variants.")
+    key_variants: list[str] | None = Field(
+        None, description="Variants run with key_seeds too (default: base, joint-instr, mote, mote-ea, mote-sp, "
+        "separate-sp)."
+    )
     baseline: str = Field("joint-instr", description="Deltas in the report are taken against this variant.")
     budget: Budget = Field(default_factory=Budget)  # type: ignore[arg-type]
     tasks: dict[str, TaskTraining] = Field(default_factory=dict, description="Task-aware training settings.")
     temperature_alpha: float = Field(0.5, ge=0, le=1, description="joint-temperature: P(dataset) ~ n**alpha.")
+    merge: MergeSection = Field(default_factory=MergeSection)  # type: ignore[arg-type]
     eval: EvalSection = Field(default_factory=EvalSection)  # type: ignore[arg-type]
 
     @model_validator(mode="after")
@@ -57,10 +73,29 @@ class PipelineConfig(_Strict):
         from mote.pipeline.variants import available_variants
 
         known = available_variants()
-        for v in [*self.variants, self.baseline]:
+        for v in [*self.variants, self.baseline, *(self.key_variants or [])]:
             if v not in known:
                 raise unknown_name("variant", v, known)
+        from mote.merge.config import SELF_POSITIONING
+        from mote.merge.registry import available_methods
+
+        methods = [*available_methods(), SELF_POSITIONING]
+        for m in self.merge.parameters:
+            if m not in methods:
+                raise unknown_name("merge method in merge.parameters", m, methods)
         return self
+
+    def is_key(self, variant: str) -> bool:
+        from mote.pipeline.variants import all_variants
+
+        if self.key_variants is not None:
+            return variant in self.key_variants
+        return all_variants()[variant].key
+
+    def merge_parameters(self, method: str) -> dict[str, Any]:
+        from mote.pipeline.variants import DEFAULT_PARAMETERS
+
+        return {**DEFAULT_PARAMETERS.get(method, {}), **self.merge.parameters.get(method, {})}
 
     def selected(self) -> list[str]:
         from mote.pipeline.variants import available_variants

@@ -23,6 +23,8 @@ def aggregate(results: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per variant: seeds, per-type and overall means (with standard deviation over seeds), costs."""
     by_variant: dict[str, list[dict[str, Any]]] = {}
     for r in results:
+        if "type_averages" not in r:  # a source only (the separate models): no scores
+            continue
         by_variant.setdefault(r["variant"], []).append(r)
     rows: dict[str, dict[str, Any]] = {}
     for name, runs in by_variant.items():
@@ -34,6 +36,8 @@ def aggregate(results: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "mean_over_tasks": _mean_sd([r["mean_over_tasks"] for r in runs]),
             "tasks": {t: statistics.fmean(r["tasks"][t] for r in runs) for t in runs[0]["tasks"]},
             "train_seconds": statistics.fmean(r.get("train_seconds") or 0.0 for r in runs),
+            "derive_seconds": statistics.fmean(r.get("derive_seconds") or 0.0 for r in runs),
+            "eval_seconds": statistics.fmean(r.get("eval_seconds") or 0.0 for r in runs),
             "examples_seen": runs[0].get("examples_seen", 0),
             "total_params": runs[0]["total_params"],
             "active_params": runs[0]["active_params"],
@@ -53,6 +57,7 @@ def to_markdown(rows: dict[str, dict[str, Any]], baseline: str, title: str) -> s
         "avg (tasks)",
         f"Δ avg vs {baseline}",
         "train s",
+        "merge s",
         "params total / active (M)",
     ]
     lines = [f"# {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -66,6 +71,7 @@ def to_markdown(rows: dict[str, dict[str, Any]], baseline: str, title: str) -> s
             _fmt(*r["mean_over_tasks"]),
             delta,
             f"{r['train_seconds']:.0f}",
+            f"{r['derive_seconds']:.0f}" if r["derive_seconds"] else "",
             f"{r['total_params'] / 1e6:.1f} / {r['active_params'] / 1e6:.1f}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -88,9 +94,55 @@ def to_markdown(rows: dict[str, dict[str, Any]], baseline: str, title: str) -> s
         "",
         f"Evaluation max_seq_length: {', '.join(str(x) for x in sorted(lengths, key=str))} (one length "
         "for every variant). Scores are MTEB main scores x 100; ± is the standard deviation over seeds.",
+        "'train s' is the training wall time of the model (or of the models a merge starts from); 'merge s' is "
+        "the time to average or merge them.",
         "",
     ]
     return "\n".join(lines)
+
+
+def task_table(rows: dict[str, dict[str, Any]]) -> str:
+    """Per-task scores (mean over seeds), variants as columns."""
+    names = list(rows)
+    tasks = list(next(iter(rows.values()))["tasks"]) if rows else []
+    lines = ["| task | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
+    for t in tasks:
+        lines.append(f"| {t} | " + " | ".join(f"{rows[n]['tasks'].get(t, float('nan')):.2f}" for n in names) + " |")
+    return "\n".join(lines)
+
+
+def setup_lines(config: Any, results: Sequence[dict[str, Any]]) -> list[str]:
+    """What was run, on what: budget, recipe, evaluation, machine and versions."""
+    from mote.evaluate.summary import machine_info
+
+    b = config.budget
+    m = machine_info()
+    steps = sorted({r["steps_per_model"] for r in results if "steps_per_model" in r})
+    lines = [
+        "## Setup",
+        "",
+        f"- Base `{config.base}`; recipe `{Path(config.recipe).name}`; seeds {config.seeds}, key seeds "
+        f"{config.key_seeds}; baseline `{config.baseline}`.",
+        f"- Budget per trained variant: {b.max_steps} steps x batch {b.batch_size} = {b.max_steps * b.batch_size} "
+        f"examples, lr {b.learning_rate}, train max_seq_length {b.max_seq_length}, bf16 {b.bf16}"
+        + (f"; `separate` splits it into {steps} steps per task model." if steps else "."),
+        f"- Evaluation: suite `{config.eval.suite}`" + (f", tasks {config.eval.tasks}" if config.eval.tasks else "")
+        + f", bf16 {config.eval.bf16}.",
+        f"- Merges: probe {config.merge.probe_size} training examples (seed {config.merge.probe_seed}); "
+        f"parameters {json.dumps({v: config.merge_parameters(v) for v in _methods(results)})}.",
+        f"- Machine: {m['cpu_count']} CPUs ({m['processor']}), {m['platform']}; Python {m['python']}, "
+        f"torch {m['torch']}, transformers {m['transformers']}, sentence-transformers "
+        f"{m['sentence_transformers']}, mteb {m['mteb']}.",
+        "",
+    ]
+    return lines
+
+
+def _methods(results: Sequence[dict[str, Any]]) -> list[str]:
+    from mote.pipeline.variants import all_variants
+
+    known = all_variants()
+    return sorted({m for r in results if (m := getattr(known.get(r["variant"]), "method", None))})
 
 
 def plot(rows: dict[str, dict[str, Any]], png: Path) -> Path:
@@ -114,9 +166,27 @@ def plot(rows: dict[str, dict[str, Any]], png: Path) -> Path:
     return png
 
 
+def _weights(weights: Any) -> str:
+    """``{"all": [w1, ...]}`` -> ``"all: 0.31, 0.25"`` (per-layer groups on separate lines)."""
+    if not isinstance(weights, dict):
+        weights = {"all": weights}
+    return "<br>".join(f"{g}: " + ", ".join(f"{float(x):.2f}" for x in ws) for g, ws in weights.items())
+
+
 def write_report(config: Any, results: Sequence[dict[str, Any]], out: Path) -> Path:
     rows = aggregate(results)
     md = to_markdown(rows, config.baseline, f"Pipeline report: {config.name}")
+    md += "\n" + "\n".join(setup_lines(config, results))
+    md += "\n## Per task\n\n" + task_table(rows) + "\n"
+    learned = [r for r in results if r.get("learned")]
+    if learned:
+        md += "\n## Learned merge coefficients\n\n| variant | seed | task weights (model / expert order) | lambda | probe loss first -> last |\n"
+        md += "|---|---|---|---|---|\n"
+        for r in learned:
+            lr = r["learned"]
+            w = _weights(lr["weights"])
+            md += (f"| {r['variant']} | {r['seed']} | {w} | {float(lr['lambda']):.3f} | "
+                   f"{lr['initial_probe_loss']:.3f} -> {lr['final_probe_loss']:.3f} |\n")
     plot(rows, out / "report.png")
     md += "\n![overall average per variant](report.png)\n"
     atomic_write_text(out / "REPORT.md", md)

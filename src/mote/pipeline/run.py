@@ -26,7 +26,7 @@ from mote.pipeline.report import write_report
 from mote.pipeline.variants import Variant, all_variants
 
 log = logging.getLogger(__name__)
-KIND_ORDER = {"base": 0, "train": 1, "average": 2, "merge": 3}
+KIND_ORDER = {"base": 0, "train": 1, "separate": 1, "average": 2, "merge": 3}
 
 
 def _file_digest(path: str) -> str:
@@ -48,6 +48,7 @@ def variant_hash(config: PipelineConfig, variant: Variant, seed: int) -> str:
         "alpha": config.temperature_alpha,
         "seed": seed,
         "eval": config.eval.model_dump(),
+        "merge": _merge_settings(config, variant),
         "mote": __version__,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:10]
@@ -64,13 +65,21 @@ def plan(config: PipelineConfig, only: list[str] | None = None) -> list[tuple[Va
     jobs = []
     for name in sorted(names, key=lambda n: KIND_ORDER[variants[n].kind]):
         v = variants[name]
-        seeds = list(dict.fromkeys(config.seeds + (config.key_seeds if v.key or _is_source_of_key(v) else [])))
+        key = config.is_key(name) or _is_source_of_key(config, v, names)
+        seeds = list(dict.fromkeys(config.seeds + (config.key_seeds if key else [])))
         jobs += [(v, s) for s in seeds]
     return jobs
 
 
-def _is_source_of_key(v: Variant) -> bool:
-    return any(d.source == v.name and d.key for d in all_variants().values())
+def _is_source_of_key(config: PipelineConfig, v: Variant, names: list[str]) -> bool:
+    return any(d.source == v.name and config.is_key(d.name) for d in all_variants().values() if d.name in names)
+
+
+def _merge_settings(config: PipelineConfig, variant: Variant) -> dict[str, Any] | None:
+    if variant.method is None:
+        return None
+    m = config.merge
+    return {"parameters": config.merge_parameters(variant.method), "probe_size": m.probe_size, "seed": m.probe_seed}
 
 
 def _train_config(config: PipelineConfig, variant: Variant, seed: int, out: Path) -> Any:
@@ -124,7 +133,84 @@ def build_model(
             "examples_seen": src["examples_seen"],
             "derive_seconds": time.perf_counter() - start,
         }
+    if variant.kind == "separate":
+        return _train_separate(config, variant, seed, folder)
+    if variant.kind == "merge":
+        return _merge(config, variant, seed, folder, sources[(variant.source or "", seed)])
     raise ValueError(f"Variant kind {variant.kind!r} is not supported by this version of mote.")
+
+
+def _train_separate(config: PipelineConfig, variant: Variant, seed: int, folder: Path) -> tuple[str, dict[str, Any]]:
+    """One model per task group; the budget (steps) is split between them so examples seen match."""
+    from mote.train.run import group_by_task, load_data, train
+
+    cfg = _train_config(config, variant, seed, folder / "train")
+    groups = group_by_task(load_data(cfg))
+    steps = max(1, config.budget.max_steps // len(groups))
+    cfg.train.max_steps = steps
+    cfg.train.save_steps = max(10, steps // 2)
+    cfg.train.logging_steps = max(1, steps // 10)
+    summary = train(cfg, resume=True)
+    models = {task: str(folder / "train" / "separate" / task / "final") for task in summary["models"]}
+    return str(folder / "train" / "separate"), {
+        "train_seconds": sum(s["train_seconds"] for s in summary["models"].values()),
+        "examples_seen": sum(s["examples_seen"] for s in summary["models"].values()),
+        "models": models,
+        "steps_per_model": steps,
+    }
+
+
+def write_probe(config: PipelineConfig, seed: int, path: Path) -> Path:
+    """A probe JSONL sampled from the recipe's training data: ``probe_size`` rows split evenly over tasks."""
+    import random
+
+    from mote.train.run import group_by_task, load_data
+
+    cfg = _train_config(config, all_variants()["joint-instr"], seed, path.parent / "unused")
+    groups = group_by_task(load_data(cfg))
+    rng = random.Random(config.merge.probe_seed)
+    per_task = max(2, config.merge.probe_size // len(groups))
+    rows = []
+    for task, datasets in sorted(groups.items()):
+        pool = [(name, i) for name, ds in sorted(datasets.items()) for i in range(len(ds))]
+        for name, i in rng.sample(pool, min(per_task, len(pool))):
+            ex = datasets[name][i]
+            rows.append({
+                "anchor": ex["anchor"], "positive": ex["positive"], "task": task,
+                "anchor_task": ex.get("anchor_task") or task, "positive_task": ex.get("positive_task") or task,
+            })
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return path
+
+
+def _merge(
+    config: PipelineConfig, variant: Variant, seed: int, folder: Path, src: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    from mote.merge.config import MergeConfig
+    from mote.merge.run import REPORT, run_merge
+
+    assert variant.method is not None
+    probe = write_probe(config, seed, folder / "probe.jsonl")
+    common: dict[str, Any] = {
+        "method": variant.method,
+        "parameters": config.merge_parameters(variant.method),
+        "probe": {"jsonl": str(probe), "size": None},
+        "out": str(folder / "model"),
+        "overwrite": True,
+    }
+    if variant.source == "separate":
+        tasks = sorted(src["models"])
+        cfg = MergeConfig(base=config.base, models=[src["models"][t] for t in tasks], model_tasks=tasks, **common)
+    else:
+        cfg = MergeConfig(mote_model=src["model_dir"], **common)
+    out = run_merge(cfg)
+    report = json.loads((out / REPORT).read_text())
+    return str(out), {
+        "train_seconds": src["train_seconds"],
+        "examples_seen": src["examples_seen"],
+        "derive_seconds": report["wall_time_s"],
+        "learned": report.get("learned"),
+    }
 
 
 def run_variant(
@@ -146,6 +232,11 @@ def run_variant(
     folder.mkdir(parents=True, exist_ok=True)
     say(f"{variant.name} (seed {seed}): building ({variant.description})")
     model_dir, facts = build_model(config, variant, seed, folder, sources)
+    if not variant.evaluated:  # a source only (the separate models): nothing to score
+        result = {"variant": variant.name, "seed": seed, "hash": digest, "kind": variant.kind,
+                  "model_dir": model_dir, **facts}
+        atomic_write_text(done, json.dumps(result, indent=2) + "\n")
+        return result
     report = info(load(model_dir))
     say(f"{variant.name} (seed {seed}): evaluating on {config.eval.suite}")
     e = config.eval

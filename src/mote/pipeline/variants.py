@@ -1,7 +1,12 @@
 """The experiment matrix: every variant says how its model is made; `run` makes and evaluates it.
 
 Training variants differ only in their training overrides; all share the pipeline's recipe, budget and
-seed. Derived variants (Expert Averaging, merges) are built from a trained variant's output.
+seed. Derived variants (Expert Averaging, merges) are built from another variant's output:
+
+- ``separate`` trains one dense model per task group of the recipe, splitting the budget between them
+  (same examples seen as every other trained variant); it is a source only and is not evaluated;
+- ``separate-<method>`` merges those models with a classic method or Self Positioning;
+- ``mote-ea`` / ``mote-sp`` fold the task-aware MoTE's experts into one dense model, uniformly or learned.
 """
 
 from __future__ import annotations
@@ -9,17 +14,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+Kind = Literal["base", "train", "separate", "average", "merge"]
+
 
 @dataclass(frozen=True)
 class Variant:
     name: str
-    kind: Literal["base", "train", "average", "merge"]
+    kind: Kind
     description: str
     train: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides (model.*, data.*, train.*)
-    source: str | None = None  # the trained variant a derived variant is built from
-    method: str | None = None  # merge method
-    key: bool = False  # run with the key seeds too
+    source: str | None = None  # the variant a derived variant is built from
+    method: str | None = None  # merge method (registered name or self_positioning)
+    key: bool = False  # run with the key seeds too (default; the config's key_variants overrides)
 
+    @property
+    def evaluated(self) -> bool:
+        return self.kind != "separate"
+
+
+INSTRUCTED = {"model": {"mode": "joint", "instructions": True}}
 
 TRAINING: tuple[Variant, ...] = (
     Variant("base", "base", "the base model, no training", key=True),
@@ -33,14 +46,14 @@ TRAINING: tuple[Variant, ...] = (
         "joint-instr",
         "train",
         "joint dense training with instructions (TEM-Inst baseline)",
-        {"model": {"mode": "joint", "instructions": True}},
+        INSTRUCTED,
         key=True,
     ),
     Variant(
         "joint-temperature",
         "train",
         "joint with instructions, temperature resampling across datasets",
-        {"model": {"mode": "joint", "instructions": True}, "data": {"sampling": "temperature"}},
+        {**INSTRUCTED, "data": {"sampling": "temperature"}},
     ),
     Variant(
         "mote-static",
@@ -49,12 +62,38 @@ TRAINING: tuple[Variant, ...] = (
         {"model": {"mode": "mote"}, "train": {"static": True}},
     ),
     Variant("mote", "train", "MoTE with task-aware training", {"model": {"mode": "mote"}}, key=True),
-    Variant("mote-ea", "average", "Expert Averaging of the task-aware MoTE", source="mote", key=True),
+    Variant(
+        "separate",
+        "separate",
+        "one dense model per task group (with instructions), the budget split between them",
+        {"model": {"mode": "separate", "instructions": True}},
+    ),
 )
+
+DERIVED: tuple[Variant, ...] = (
+    Variant("mote-ea", "average", "Expert Averaging of the task-aware MoTE", source="mote", key=True),
+    Variant("mote-sp", "merge", "Self Positioning over the MoTE's experts", source="mote",
+            method="self_positioning", key=True),
+    Variant("separate-average", "merge", "separate models, weighted average", source="separate", method="linear"),
+    Variant("separate-ta", "merge", "separate models, task arithmetic", source="separate", method="task_arithmetic"),
+    Variant("separate-ties", "merge", "separate models, TIES", source="separate", method="ties"),
+    Variant("separate-slerp", "merge", "separate models, iterative SLERP", source="separate", method="slerp"),
+    Variant("separate-fisher", "merge", "separate models, Fisher merging", source="separate", method="fisher"),
+    Variant("separate-regmean", "merge", "separate models, RegMean", source="separate", method="regmean"),
+    Variant("separate-sp", "merge", "separate models, Self Positioning", source="separate",
+            method="self_positioning", key=True),
+)
+
+# Parameters of the merge variants unless the config's merge.parameters says otherwise.
+DEFAULT_PARAMETERS: dict[str, dict[str, Any]] = {
+    "task_arithmetic": {"lambda": 0.4},
+    "ties": {"density": 0.2, "lambda": 1.0},
+    "self_positioning": {"steps": 100, "batch_size": 32, "lr": 0.05},
+}
 
 
 def all_variants() -> dict[str, Variant]:
-    return {v.name: v for v in TRAINING}
+    return {v.name: v for v in (*TRAINING, *DERIVED)}
 
 
 def available_variants() -> list[str]:

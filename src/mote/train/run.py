@@ -192,14 +192,14 @@ def train(
     if config.model.mode != "separate":
         return _fit(config, build_model(config, tasks), raw, tasks, out, resume, callbacks)
     summaries = {}
-    for task, group in _group_by_task(raw).items():
+    for task, group in group_by_task(raw).items():
         log.info("separate: training the %r model on %s", task, sorted(group))
         model = build_model(config, tasks)
         summaries[task] = _fit(config, model, group, tasks, out / "separate" / task, resume, callbacks)
     return {"mode": "separate", "models": summaries}
 
 
-def _group_by_task(raw: dict[str, Dataset]) -> dict[str, dict[str, Dataset]]:
+def group_by_task(raw: dict[str, Dataset]) -> dict[str, dict[str, Dataset]]:
     """Datasets grouped by the anchor's task (retrieval query->document datasets group under 'query')."""
     groups: dict[str, dict[str, Dataset]] = {}
     for name, ds in raw.items():
