@@ -166,11 +166,31 @@ def plot(rows: dict[str, dict[str, Any]], png: Path) -> Path:
     return png
 
 
-def _weights(weights: Any) -> str:
-    """``{"all": [w1, ...]}`` -> ``"all: 0.31, 0.25"`` (per-layer groups on separate lines)."""
+def learned_table(results: Sequence[dict[str, Any]]) -> str:
+    """Self Positioning's learned task weights, scale and probe loss, one row per (variant, seed)."""
+    learned = [r for r in results if r.get("learned")]
+    if not learned:
+        return ""
+    lines = ["", "## Learned merge coefficients", "",
+             "| variant | seed | task weights | lambda | probe loss first -> last |", "|---|---|---|---|---|"]
+    for r in learned:
+        lr = r["learned"]
+        tasks = r.get("merge_tasks") or []
+        lines.append(f"| {r['variant']} | {r['seed']} | {_weights(lr['weights'], tasks)} | {float(lr['lambda']):.3f} | "
+                     f"{lr['initial_probe_loss']:.3f} -> {lr['final_probe_loss']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _weights(weights: Any, tasks: Sequence[str]) -> str:
+    """``{"all": [w1, ...]}`` -> ``"all: query 0.31, similarity 0.25"`` (per-layer groups joined by <br>)."""
     if not isinstance(weights, dict):
         weights = {"all": weights}
-    return "<br>".join(f"{g}: " + ", ".join(f"{float(x):.2f}" for x in ws) for g, ws in weights.items())
+
+    def name(i: int) -> str:
+        return f"{tasks[i]} " if i < len(tasks) else ""
+
+    return "<br>".join(f"{g}: " + ", ".join(f"{name(i)}{float(x):.2f}" for i, x in enumerate(ws))
+                       for g, ws in weights.items())
 
 
 def write_report(config: Any, results: Sequence[dict[str, Any]], out: Path) -> Path:
@@ -178,15 +198,7 @@ def write_report(config: Any, results: Sequence[dict[str, Any]], out: Path) -> P
     md = to_markdown(rows, config.baseline, f"Pipeline report: {config.name}")
     md += "\n" + "\n".join(setup_lines(config, results))
     md += "\n## Per task\n\n" + task_table(rows) + "\n"
-    learned = [r for r in results if r.get("learned")]
-    if learned:
-        md += "\n## Learned merge coefficients\n\n| variant | seed | task weights (model / expert order) | lambda | probe loss first -> last |\n"
-        md += "|---|---|---|---|---|\n"
-        for r in learned:
-            lr = r["learned"]
-            w = _weights(lr["weights"])
-            md += (f"| {r['variant']} | {r['seed']} | {w} | {float(lr['lambda']):.3f} | "
-                   f"{lr['initial_probe_loss']:.3f} -> {lr['final_probe_loss']:.3f} |\n")
+    md += learned_table(results)
     plot(rows, out / "report.png")
     md += "\n![overall average per variant](report.png)\n"
     atomic_write_text(out / "REPORT.md", md)

@@ -202,6 +202,9 @@ def _merge(
         tasks = sorted(src["models"])
         cfg = MergeConfig(base=config.base, models=[src["models"][t] for t in tasks], model_tasks=tasks, **common)
     else:
+        from mote.model.sentence import load, mote_model
+
+        tasks = list(mote_model(load(src["model_dir"])).config.tasks.names)
         cfg = MergeConfig(mote_model=src["model_dir"], **common)
     out = run_merge(cfg)
     report = json.loads((out / REPORT).read_text())
@@ -210,6 +213,7 @@ def _merge(
         "examples_seen": src["examples_seen"],
         "derive_seconds": report["wall_time_s"],
         "learned": report.get("learned"),
+        "merge_tasks": tasks,
     }
 
 
@@ -280,4 +284,19 @@ def run_pipeline(config: PipelineConfig, only: list[str] | None = None, say: Cal
     for i, (variant, seed) in enumerate(jobs, 1):
         say(f"[{i}/{len(jobs)}] {variant.name} seed {seed}")
         results[(variant.name, seed)] = run_variant(config, variant, seed, results, say)
+    _name_merge_tasks(results)
     return write_report(config, list(results.values()), out)
+
+
+def _name_merge_tasks(results: dict[tuple[str, int], dict[str, Any]]) -> None:
+    """Results cached by an earlier mote (0.1) lack the task order of a merge's learned weights: add it."""
+    from mote.model.sentence import load, mote_model
+
+    variants = all_variants()
+    for (name, seed), r in results.items():
+        if r.get("learned") and not r.get("merge_tasks"):
+            src = results.get((variants[name].source or "", seed), {})
+            if "models" in src:
+                r["merge_tasks"] = sorted(src["models"])
+            elif "model_dir" in src:
+                r["merge_tasks"] = list(mote_model(load(src["model_dir"])).config.tasks.names)
