@@ -192,6 +192,24 @@ def test_incompatible_model_names_the_tensor(work: dict[str, Path]) -> None:
         run_merge(config)
 
 
+@pytest.mark.parametrize("method", ["ties", "self_positioning"])
+def test_index_buffers_saved_by_one_side_only(work: dict[str, Path], method: str) -> None:
+    """The packaged MiniLM stores embeddings.position_ids; fine-tunes saved by transformers 5 do not.
+    Index buffers are copied, never merged, so the merge goes ahead (a real pipeline run failed here)."""
+    with_ids = work["root"] / "base-with-ids"
+    if not with_ids.exists():
+        shutil.copytree(work["base"], with_ids)
+        weights = load_file(with_ids / "model.safetensors")
+        assert "embeddings.position_ids" not in weights
+        weights["embeddings.position_ids"] = torch.arange(64).unsqueeze(0)
+        save_file(weights, with_ids / "model.safetensors", metadata={"format": "pt"})
+    out = run_merge(_config(work, f"out-ids-{method}", base=str(with_ids), method=method,
+                            parameters={"steps": 2, "batch_size": 4} if method == "self_positioning" else {}))
+    merged = load_file(out / "model.safetensors")
+    assert set(merged) - {"embeddings.position_ids"} == set(load_file(work["ft0"] / "model.safetensors"))
+    _plain_load(out)
+
+
 @pytest.mark.parametrize(
     ("fields", "match"),
     [

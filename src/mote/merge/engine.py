@@ -42,7 +42,7 @@ def merge_state_dicts(
     copied: list[str] = []
     for name in tqdm(sorted(names if names is not None else models[0]), desc=f"merge:{method.name}",
                      disable=not progress):
-        ref = base[name] if base is not None else models[0][name]
+        ref = base[name] if base is not None and name in base else models[0][name]
         if not is_mergeable(name, ref):
             merged[name] = ref.clone()
             copied.append(name)

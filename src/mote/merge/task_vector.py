@@ -45,13 +45,15 @@ def check_compatible(
 ) -> None:
     """Every model must have exactly the base's tensor names and shapes.
 
-    The first mismatch raises :class:`IncompatibleModelsError` naming the tensor and both shapes (or the
+    Index buffers (:data:`NEVER_MERGE`) may be present in one and absent from the other: transformers
+    saves ``position_ids`` in some versions and not in others, and they are copied, never merged. The first
+    other mismatch raises :class:`IncompatibleModelsError` naming the tensor and both shapes (or the
     missing/extra tensor).
     """
-    ref = shapes_of(base)
+    ref = _without_index_buffers(shapes_of(base))
     for i, model in enumerate(models):
         label = labels[i] if labels else f"model {i}"
-        got = shapes_of(model)
+        got = _without_index_buffers(shapes_of(model))
         missing = sorted(set(ref) - set(got))
         if missing:
             raise IncompatibleModelsError(
@@ -70,6 +72,10 @@ def check_compatible(
                     f"Tensor {name!r} has shape {ref[name]} in the base but {got[name]} in {label}. Merge only "
                     "fine-tunes of the same base architecture and size."
                 )
+
+
+def _without_index_buffers(shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+    return {k: v for k, v in shapes.items() if k.rsplit(".", 1)[-1] not in NEVER_MERGE}
 
 
 def task_vector(base: Mapping[str, Tensor], finetuned: Mapping[str, Tensor]) -> StateDict:

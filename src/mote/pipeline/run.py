@@ -197,6 +197,7 @@ def _merge(
         "probe": {"jsonl": str(probe), "size": None},
         "out": str(folder / "model"),
         "overwrite": True,
+        "device": config.merge.device,
     }
     if variant.source == "separate":
         tasks = sorted(src["models"])
