@@ -7,6 +7,7 @@ from its last checkpoint).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -160,16 +161,24 @@ def _train_separate(config: PipelineConfig, variant: Variant, seed: int, folder:
     }
 
 
-def write_probe(config: PipelineConfig, seed: int, path: Path) -> Path:
+def write_probe(config: PipelineConfig, path: Path) -> Path:
     """A probe JSONL sampled from the recipe's training data: ``probe_size`` rows split evenly over tasks."""
+    rows = _probe_rows(config.recipe, config.data_root, config.merge.probe_size, config.merge.probe_seed)
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return path
+
+
+@functools.lru_cache(maxsize=4)
+def _probe_rows(recipe: str, data_root: str | None, size: int, seed: int) -> tuple[dict[str, str], ...]:
+    """Loaded once per pipeline run (every merge variant and seed shares the probe), not once per merge."""
     import random
 
-    from mote.train.run import group_by_task, load_data
+    from mote.data.recipe import load_recipe
+    from mote.train.run import group_by_task
 
-    cfg = _train_config(config, all_variants()["joint-instr"], seed, path.parent / "unused")
-    groups = group_by_task(load_data(cfg))
-    rng = random.Random(config.merge.probe_seed)
-    per_task = max(2, config.merge.probe_size // len(groups))
+    groups = group_by_task(load_recipe(recipe, data_root=data_root))
+    rng = random.Random(seed)
+    per_task = max(2, size // len(groups))
     rows = []
     for task, datasets in sorted(groups.items()):
         pool = [(name, i) for name, ds in sorted(datasets.items()) for i in range(len(ds))]
@@ -179,8 +188,7 @@ def write_probe(config: PipelineConfig, seed: int, path: Path) -> Path:
                 "anchor": ex["anchor"], "positive": ex["positive"], "task": task,
                 "anchor_task": ex.get("anchor_task") or task, "positive_task": ex.get("positive_task") or task,
             })
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    return path
+    return tuple(rows)
 
 
 def _merge(
@@ -190,7 +198,7 @@ def _merge(
     from mote.merge.run import REPORT, run_merge
 
     assert variant.method is not None
-    probe = write_probe(config, seed, folder / "probe.jsonl")
+    probe = write_probe(config, folder / "probe.jsonl")
     common: dict[str, Any] = {
         "method": variant.method,
         "parameters": config.merge_parameters(variant.method),
