@@ -29,14 +29,14 @@ def test_cli_roundtrip(tiny_st_dir: Path, tmp_path: Path) -> None:
 
     texts = ["first input", "the second, longer input text"]
     (tmp_path / "in.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
-    res = runner.invoke(app, ["encode", str(m), "--task", "query", "-i", str(tmp_path / "in.jsonl"),
+    res = runner.invoke(app, ["encode", "--precision", "fp32", str(m), "--task", "query", "-i", str(tmp_path / "in.jsonl"),
                               "-o", str(tmp_path / "q.npy")])
     assert res.exit_code == 0, res.output
     got = np.load(tmp_path / "q.npy")
     np.testing.assert_allclose(got, dense.encode(texts, prompt="search_query: "), atol=1e-5)
 
     (tmp_path / "in.txt").write_text("\n".join(texts) + "\n")
-    res = runner.invoke(app, ["encode", str(m), "--task", "query", "--no-instruction", "-i",
+    res = runner.invoke(app, ["encode", "--precision", "fp32", str(m), "--task", "query", "--no-instruction", "-i",
                               str(tmp_path / "in.txt"), "-o", str(tmp_path / "raw.npy")])
     assert res.exit_code == 0, res.output
     np.testing.assert_allclose(np.load(tmp_path / "raw.npy"), dense.encode(texts), atol=1e-5)
@@ -56,10 +56,10 @@ def test_cli_errors(tiny_st_dir: Path, tmp_path: Path) -> None:
     assert res.exit_code == 2 and "clustr" in res.output
     runner.invoke(app, ["upcycle", "--base", str(tiny_st_dir), "--out", str(tmp_path / "m")])
     (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n{"txt": 1}\n')
-    res = runner.invoke(app, ["encode", str(tmp_path / "m"), "--task", "query", "-i", str(tmp_path / "bad.jsonl"),
+    res = runner.invoke(app, ["encode", "--precision", "fp32", str(tmp_path / "m"), "--task", "query", "-i", str(tmp_path / "bad.jsonl"),
                               "-o", str(tmp_path / "x.npy")])
     assert res.exit_code == 2 and "bad.jsonl:2" in res.output
-    res = runner.invoke(app, ["encode", str(tmp_path / "m"), "--task", "qurey", "-i", str(tmp_path / "bad.jsonl"),
+    res = runner.invoke(app, ["encode", "--precision", "fp32", str(tmp_path / "m"), "--task", "qurey", "-i", str(tmp_path / "bad.jsonl"),
                               "-o", str(tmp_path / "x.npy")])
     assert res.exit_code == 2
 
@@ -76,7 +76,7 @@ def test_cli_on_the_packaged_minilm(minilm_dir: Path, tmp_path: Path) -> None:
     assert report["active_params"] == sum(p.numel() for p in dense.parameters()) == 22_713_216
     texts = ["how many people live in berlin?", "Berlin has about 3.7 million inhabitants."]
     (tmp_path / "in.txt").write_text("\n".join(texts))
-    res = runner.invoke(app, ["encode", str(m), "--task", "query", "-i", str(tmp_path / "in.txt"), "-o", str(tmp_path / "q.npy")])
+    res = runner.invoke(app, ["encode", "--precision", "fp32", str(m), "--task", "query", "-i", str(tmp_path / "in.txt"), "-o", str(tmp_path / "q.npy")])
     assert res.exit_code == 0, res.output
     np.testing.assert_allclose(np.load(tmp_path / "q.npy"), dense.encode(texts, prompt="search_query: "), atol=1e-5)
 

@@ -64,12 +64,12 @@ def mote_st(tiny_st_dir: Path) -> Any:
 def test_mote_routes_type_and_role_to_expert_and_prefix(
     mote_st: Any, task_type: str, role: PromptType | None, expected: tuple[str, str]
 ) -> None:
-    route = MoteEncoder(mote_st).route(meta(task_type), role)
+    route = MoteEncoder(mote_st, precision="fp32").route(meta(task_type), role)
     assert (route.task, route.instruction, route.source) == (*expected, "mote")
 
 
 def test_mote_encode_uses_expert_and_instruction(mote_st: Any) -> None:
-    enc = MoteEncoder(mote_st)
+    enc = MoteEncoder(mote_st, precision="fp32")
     calls: list[dict[str, Any]] = []
     original = mote_st.encode
 
@@ -90,20 +90,20 @@ def test_mote_encode_uses_expert_and_instruction(mote_st: Any) -> None:
 
 def test_unmapped_type_raises_for_mote(tiny_st_dir: Path) -> None:
     moe = upcycle(str(tiny_st_dir), TaskSet.from_names(["query", "document"]), layers="all")
-    enc = MoteEncoder(moe)
+    enc = MoteEncoder(moe, precision="fp32")
     assert enc.route(meta("Retrieval"), Q).task == "query"
     with pytest.raises(ValueError, match="Classification"):
         enc.route(meta("Classification"), None)
 
 
 def test_dense_without_prompts_gets_no_prefix(tiny_st_dir: Path) -> None:
-    enc = MoteEncoder(load(tiny_st_dir))
+    enc = MoteEncoder(load(tiny_st_dir), precision="fp32")
     for task_type, role in [("STS", None), ("Retrieval", Q), ("Classification", None)]:
         assert enc.route(meta(task_type), role) == Route(None, "", "none")
 
 
 def test_packaged_minilm_gets_no_prefix(minilm_dir: Path) -> None:
-    enc = MoteEncoder(load(minilm_dir), fingerprint="x" * 64)
+    enc = MoteEncoder(load(minilm_dir), fingerprint="x" * 64, precision="fp32")
     assert enc.route(meta("Retrieval"), Q).instruction == ""
     assert enc.route(meta("STS"), None).instruction == ""
 
@@ -111,21 +111,21 @@ def test_packaged_minilm_gets_no_prefix(minilm_dir: Path) -> None:
 def test_dense_with_task_prompts_routes_by_prompt_names(tiny_st_dir: Path) -> None:
     model = load(tiny_st_dir)
     model.prompts = TaskSet().prompts()  # as an averaged MoTE model saves them
-    enc = MoteEncoder(model)
+    enc = MoteEncoder(model, precision="fp32")
     assert enc.route(meta("STS"), None) == Route(None, "similarity: ", "prompt:similarity")
     assert enc.route(meta("Retrieval"), D) == Route(None, "search_document: ", "prompt:document")
     # MTEB precedence: a prompt named after the task wins
     model.prompts = {**TaskSet().prompts(), "STS12": "sts12: "}
-    assert MoteEncoder(model).route(meta("STS", "STS12"), None).instruction == "sts12: "
+    assert MoteEncoder(model, precision="fp32").route(meta("STS", "STS12"), None).instruction == "sts12: "
 
 
 def test_dense_with_explicit_task_set(tiny_st_dir: Path) -> None:
-    enc = MoteEncoder(load(tiny_st_dir), task_set=TaskSet())
+    enc = MoteEncoder(load(tiny_st_dir), task_set=TaskSet(), precision="fp32")
     assert enc.route(meta("Clustering"), None) == Route(None, "clustering: ", "task-set")
 
 
 def test_mote_model_runs_mteb_mock_tasks(mote_st: Any) -> None:
-    enc = MoteEncoder(mote_st)
+    enc = MoteEncoder(mote_st, precision="fp32")
     seen: list[tuple[str, str | None]] = []
     route = enc.route
 

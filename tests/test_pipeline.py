@@ -66,8 +66,8 @@ def test_pipeline_end_to_end_and_cached_rerun(tiny_st_dir: Path, shared_data: Pa
     cfg = PipelineConfig.model_validate({
         "base": str(tiny_st_dir), "recipe": str(recipe), "output_dir": str(tmp_path / "out"),
         "variants": ["base", "mote", "mote-ea"], "baseline": "base",
-        "budget": {"max_steps": 2, "batch_size": 8, "max_seq_length": 32, "bf16": False},
-        "eval": {"suite": "extended", "tasks": ["TRECQuestionType"], "data_root": str(shared_data), "bf16": False},
+        "budget": {"max_steps": 2, "batch_size": 8, "max_seq_length": 32, "precision": "fp32"},
+        "eval": {"suite": "extended", "tasks": ["TRECQuestionType"], "data_root": str(shared_data), "precision": "fp32"},
     })
     messages: list[str] = []
     report = run_pipeline(cfg, say=messages.append)
@@ -90,9 +90,9 @@ def test_pipeline_merge_variants(tiny_st_dir: Path, shared_data: Path, tmp_path:
     cfg = PipelineConfig.model_validate({
         "base": str(tiny_st_dir), "recipe": str(recipe), "output_dir": str(tmp_path / "out"),
         "variants": ["joint-instr", "separate-ties", "separate-sp", "mote-sp"], "baseline": "joint-instr",
-        "budget": {"max_steps": 4, "batch_size": 8, "max_seq_length": 32, "bf16": False},
+        "budget": {"max_steps": 4, "batch_size": 8, "max_seq_length": 32, "precision": "fp32"},
         "merge": {"probe_size": 16, "parameters": {"self_positioning": {"steps": 3, "batch_size": 4}}},
-        "eval": {"suite": "extended", "tasks": ["TRECQuestionType"], "data_root": str(shared_data), "bf16": False},
+        "eval": {"suite": "extended", "tasks": ["TRECQuestionType"], "data_root": str(shared_data), "precision": "fp32"},
     })
     run_pipeline(cfg, say=lambda m: None)
     data = json.loads((tmp_path / "out" / "report.json").read_text())

@@ -85,6 +85,8 @@ def config(base: Path, out: Path, **train: Any) -> TrainConfig:
         "save_steps": 3,
         "logging_steps": 1,
         "learning_rate": 1e-3,
+        "precision": "fp32",  # exact numbers on every CPU kind (auto would pick bf16 on bf16-native CPUs)
+        "device": "cpu",
         **train,
     }
     return TrainConfig.model_validate(

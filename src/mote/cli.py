@@ -17,6 +17,20 @@ app = typer.Typer(
 )
 
 
+PrecisionOpt = Annotated[
+    str | None,
+    typer.Option(help="auto (bf16 only where this machine runs it natively fast, else fp32) | fp32 | bf16 | fp16."),
+]
+DeviceOpt = Annotated[str | None, typer.Option(help="auto (CUDA when present) | cpu | cuda | mps.")]
+
+
+def _runtime_overrides(precision: str | None, device: str | None, *, precision_keys: list[str],
+                       device_key: str) -> list[str]:
+    """--precision/--device as config overrides (validated like any config value)."""
+    out = [f"{k}={precision}" for k in precision_keys] if precision else []
+    return out + ([f"{device_key}={device}"] if device else [])
+
+
 def _fail(e: Exception) -> None:
     typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2) from None
@@ -76,27 +90,33 @@ def encode(
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     normalize: Annotated[bool, typer.Option(help="L2-normalise the embeddings.")] = False,
     instruction: Annotated[bool, typer.Option(help="Prepend the task's instruction prefix.")] = True,
+    precision: PrecisionOpt = "auto",
+    device: DeviceOpt = "auto",
 ) -> None:
     """Encode texts with one task's expert and instruction; writes a float32 .npy matrix."""
     import numpy as np
+    import torch
 
     from mote.model.io import ModelFolderError
     from mote.model.sentence import encode as do_encode
     from mote.model.sentence import load
+    from mote.runtime import setup
     from mote.textio import read_texts
 
     try:
+        rt = setup(precision or "auto", device or "auto", what="encode")
         texts = read_texts(input)
-        st = load(model)
-        emb = do_encode(
-            st,
-            texts,
-            task=task,
-            batch_size=batch_size,
-            show_progress_bar=True,
-            normalize=normalize,
-            instruction=instruction,
-        )
+        st = load(model, device=rt.device)
+        with rt.autocast(), torch.inference_mode():
+            emb = do_encode(
+                st,
+                texts,
+                task=task,
+                batch_size=batch_size,
+                show_progress_bar=True,
+                normalize=normalize,
+                instruction=instruction,
+            )
     except (ValueError, KeyError, FileNotFoundError, ModelFolderError) as e:
         _fail(e)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -170,13 +190,16 @@ def train(
         list[str] | None, typer.Option("--set", help="Override a config value: key.sub=value (repeatable).")
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the latest checkpoint in train.output_dir.")] = False,
+    precision: PrecisionOpt = None,
+    device: DeviceOpt = None,
 ) -> None:
     """Train a MoTE, joint or separate model (task-aware contrastive learning)."""
     from mote.train.config import load_config
     from mote.train.run import train as do_train
 
     try:
-        cfg = load_config(config, set_)
+        extra = _runtime_overrides(precision, device, precision_keys=["train.precision"], device_key="train.device")
+        cfg = load_config(config, [*(set_ or []), *extra])
     except (ValueError, FileNotFoundError) as e:
         _fail(e)
     try:
@@ -194,7 +217,8 @@ def evaluate(
     task_types: Annotated[list[str] | None, typer.Option(help="Only these task types (e.g. STS,Retrieval).")] = None,
     data_root: Annotated[Path | None, typer.Option(help="Folder with the datasets (e.g. ../shared/data).")] = None,
     out: Annotated[Path | None, typer.Option(help="Write mteb result files and summary.{json,md} here.")] = None,
-    bf16: Annotated[bool, typer.Option(help="bf16 autocast on CPU (faster; off for exact numbers).")] = False,
+    precision: PrecisionOpt = "auto",
+    device: DeviceOpt = "auto",
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
 ) -> None:
     """Evaluate through mteb on local data: main score per task, type averages, overall."""
@@ -209,7 +233,8 @@ def evaluate(
             task_types=_split(task_types),
             data_root=data_root,
             out=out,
-            bf16=bf16,
+            precision=precision or "auto",
+            device=device or "auto",
             batch_size=batch_size,
             progress=typer.echo,
         )
@@ -239,12 +264,15 @@ def merge(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override a config value: key.sub=value (repeatable).")
     ] = None,
+    precision: PrecisionOpt = None,
+    device: DeviceOpt = None,
 ) -> None:
     """Merge fine-tunes (or a MoTE model's experts) into one dense sentence-transformers model."""
     from mote.merge import run_merge
 
     try:
-        out = run_merge(config, overrides=set_)
+        extra = _runtime_overrides(precision, device, precision_keys=["precision"], device_key="device")
+        out = run_merge(config, overrides=[*(set_ or []), *extra])
     except (ValueError, KeyError, FileNotFoundError, FileExistsError, TypeError) as e:
         _fail(e)
     typer.echo(f"Merged -> {out} (report: {out / 'merge_report.json'})")
@@ -257,17 +285,62 @@ def pipeline(
         list[str] | None, typer.Option("--set", help="Override a config value: key.sub=value (repeatable).")
     ] = None,
     only: Annotated[list[str] | None, typer.Option(help="Run only these variants (repeat or comma-separate).")] = None,
+    precision: PrecisionOpt = None,
+    device: DeviceOpt = None,
 ) -> None:
     """Run an experiment matrix (variants x seeds, cached by config hash) and write REPORT.md."""
     from mote.pipeline import load_pipeline_config, run_pipeline
 
     try:
-        cfg = load_pipeline_config(config, set_)
+        extra = _runtime_overrides(
+            precision, device, precision_keys=["budget.precision", "eval.precision"], device_key="device"
+        )
+        cfg = load_pipeline_config(config, [*(set_ or []), *extra])
         report = run_pipeline(cfg, only=_split(only), say=typer.echo)
     except (ValueError, KeyError, FileNotFoundError, FileExistsError, FloatingPointError) as e:
         _fail(e)
     typer.echo(report.read_text(encoding="utf-8"))
     typer.echo(f"Report: {report}")
+
+
+@app.command()
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    seconds: Annotated[float, typer.Option(min=0, help="Encode-rate measurement time (0: skip it).")] = 5.0,
+) -> None:
+    """This machine as mote sees it: CPU and flags, chosen precision and device, threads, library versions,
+    and a measured encode rate fp32 vs bf16 on the packaged model."""
+    from mote.runtime import system_report
+
+    report = system_report(measure_encode=seconds > 0, seconds=seconds)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+        return
+    flags = " ".join(f"{k}{'+' if v else '-'}" for k, v in report["cpu_flags"].items())
+    probe = report["bf16_probe"]
+    lines = [
+        f"CPU        {report['cpu']} (kind: {report['cpu_kind']})",
+        f"flags      {flags}",
+        f"oneDNN bf16 capability (torch's check): {report['onednn_reports_bf16']}",
+        f"device     {report['device']}",
+        f"precision  auto -> {report['precision']}: {report['reason']}",
+    ]
+    if probe:
+        lines.append(f"bf16 probe linear {probe['shape']}: fp32 {probe['fp32_ms']:.2f} ms, "
+                     f"bf16 {probe['bf16_ms']:.2f} ms ({probe['source']})")
+    lines += [
+        f"threads    {report['torch_threads']} torch threads; {report['cores_available']} cores available to this "
+        f"process ({report['cpu_count']} in the machine)",
+        f"versions   Python {report['python']}, torch {report['torch']}, oneDNN {report['onednn']}, "
+        f"MKL {report['mkl']}, CUDA {report['cuda']}",
+    ]
+    rate = report.get("encode_rate")
+    if rate and "skipped" in rate:
+        lines.append(f"encode     skipped: {rate['skipped']}")
+    elif rate:
+        lines.append(f"encode     {rate['model']}, batch {rate['batch_size']}: fp32 {rate['fp32_per_s']}/s, "
+                     f"bf16 {rate['bf16_per_s']}/s (bf16/fp32 {rate['bf16_over_fp32']})")
+    typer.echo("\n".join(lines))
 
 
 def main() -> None:

@@ -7,10 +7,9 @@ texts are encoded. Similarity is the model's own (cosine for our models).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from typing_extensions import Unpack
 
 from mote.evaluate.cache import EmbeddingCache, fingerprint_model
 from mote.evaluate.route import Route, Router
+from mote.runtime import announce, resolve
 from mote.tasks import TaskSet
 
 logger = logging.getLogger(__name__)
@@ -35,8 +35,9 @@ class MoteEncoder(AbsEncoder):
     """Wrap a loaded sentence-transformers model (MoTE or dense) for ``mteb.evaluate``.
 
     ``fingerprint`` identifies the weights for the cache (:func:`~mote.evaluate.cache.fingerprint_folder`
-    of the model folder; computed from the weights when omitted and caching is on). ``bf16`` runs the forward pass under
-    CPU bfloat16 autocast (faster on CPUs with bf16 units; scores drift slightly, so not for fidelity checks).
+    of the model folder; computed from the weights when omitted and caching is on). ``precision`` is resolved by
+    :func:`mote.runtime.resolve` (``auto``: bf16 autocast only where this device runs it natively fast; scores then
+    drift slightly, so fidelity checks use ``fp32``); the model runs on ``device``.
     """
 
     mteb_model_meta: ModelMeta
@@ -49,16 +50,17 @@ class MoteEncoder(AbsEncoder):
         fingerprint: str | None = None,
         task_set: TaskSet | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
-        bf16: bool = False,
+        precision: str = "auto",
+        device: str = "auto",
         batch_size: int = 64,
     ) -> None:
-        self.model = model
+        self.runtime = announce(resolve(precision, device), "evaluate")
+        self.model = model.to(self.runtime.device)
         self.router = Router.for_model(model, task_set)
         # hashing the weights costs a pass over them: only needed when caching without a folder fingerprint
         self.fingerprint = fingerprint or (fingerprint_model(model) if cache_dir is not None else "in-memory")
-        self.bf16 = bf16
         self.batch_size = batch_size
-        self.cache = EmbeddingCache(cache_dir, self.fingerprint, "bf16" if bf16 else "fp32")
+        self.cache = EmbeddingCache(cache_dir, self.fingerprint, self.runtime.precision)
         self.encoded_texts = 0  # texts actually run through the model (cache misses, de-duplicated)
         self.dim = int(model.get_embedding_dimension() or 0)
         self._memo: dict[str, dict[str, np.ndarray]] = {}  # route key -> text -> embedding
@@ -113,7 +115,7 @@ class MoteEncoder(AbsEncoder):
                 kwargs["task"] = route.task
             if route.instruction:
                 kwargs["prompt"] = route.instruction
-            with self._precision(), torch.inference_mode():
+            with self.runtime.autocast(), torch.inference_mode():
                 emb = self.model.encode(
                     missing,
                     batch_size=self.batch_size,
@@ -125,21 +127,14 @@ class MoteEncoder(AbsEncoder):
             memo.update(zip(missing, np.asarray(emb, dtype=np.float32), strict=True))
         return np.stack([memo[t] for t in texts]) if texts else np.zeros((0, self.dim), dtype=np.float32)
 
-    @contextlib.contextmanager
-    def _precision(self) -> Iterator[None]:
-        if self.bf16:
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                yield
-        else:
-            yield
-
 
 def load_encoder(
     model_path: str | os.PathLike[str],
     *,
     task_set: TaskSet | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
-    bf16: bool = False,
+    precision: str = "auto",
+    device: str = "auto",
     batch_size: int = 64,
 ) -> MoteEncoder:
     """Load a model folder (or packaged model name) and wrap it, fingerprinting the folder's files."""
@@ -158,6 +153,7 @@ def load_encoder(
         fingerprint=fingerprint,
         task_set=task_set,
         cache_dir=cache_dir,
-        bf16=bf16,
+        precision=precision,
+        device=device,
         batch_size=batch_size,
     )

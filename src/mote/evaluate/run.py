@@ -104,7 +104,8 @@ def evaluate(
     out: str | os.PathLike[str] | None = None,
     *,
     cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE_DIR,
-    bf16: bool = False,
+    precision: str = "auto",
+    device: str = "auto",
     batch_size: int = 64,
     task_set: TaskSet | None = None,
     seed: int = 42,
@@ -121,7 +122,9 @@ def evaluate(
     root = resolve_data_root(data_root, chosen)
     say = progress or (lambda _msg: None)
     wall = time.perf_counter()
-    encoder = load_encoder(model_path, task_set=task_set, cache_dir=cache_dir, bf16=bf16, batch_size=batch_size)
+    encoder = load_encoder(
+        model_path, task_set=task_set, cache_dir=cache_dir, precision=precision, device=device, batch_size=batch_size
+    )
     out_dir = Path(out) if out is not None else None
     rows = []
     for i, defn in enumerate(chosen, 1):
@@ -138,7 +141,15 @@ def evaluate(
         model_name=encoder.name,
         fingerprint=encoder.fingerprint,
         suite=suite,
-        settings={"bf16": bf16, "batch_size": batch_size, "max_seq_length": encoder.model.max_seq_length, "seed": seed},
+        settings={
+            "precision": encoder.runtime.precision,
+            "precision_requested": precision,
+            "precision_reason": encoder.runtime.reason,
+            "device": encoder.runtime.device,
+            "batch_size": batch_size,
+            "max_seq_length": encoder.model.max_seq_length,
+            "seed": seed,
+        },
         cache={
             "dir": str(cache_dir) if cache_dir is not None else None,
             "hits": encoder.cache.hits,

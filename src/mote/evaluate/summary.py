@@ -58,7 +58,14 @@ def machine_info() -> dict[str, Any]:
     import torch
     import transformers
 
+    from mote.runtime import available_cores, cpu_info
+
+    cpu = cpu_info()
     return {
+        "cpu": cpu.model,
+        "cpu_kind": cpu.kind,
+        "cpu_flags": [f for f, on in cpu.flags_of_interest().items() if on],
+        "cores_available": available_cores(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "processor": platform.processor() or platform.machine(),

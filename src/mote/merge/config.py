@@ -25,6 +25,7 @@ from mote._errors import unknown_name
 from mote._yaml import read_yaml_mapping
 from mote.merge.registry import available_methods, get_method
 from mote.merge.self_positioning import SelfPositioningOptions
+from mote.runtime import DeviceName, Precision
 
 SELF_POSITIONING = "self_positioning"
 PROBE_METHODS = (SELF_POSITIONING, "fisher", "regmean")
@@ -67,8 +68,12 @@ class MergeConfig(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict, description="The method's parameters.")
     probe: ProbeConfig | None = Field(default=None, description=f"Probe set; required by {', '.join(PROBE_METHODS)}.")
     out: str = Field(..., description="Output folder: a dense sentence-transformers model + merge_report.json.")
-    device: str = Field(
-        default="cpu", description="Where probe forward passes run (self_positioning, fisher, regmean), e.g. 'cuda'."
+    device: DeviceName = Field(
+        default="auto",
+        description="Where probe forward passes run (self_positioning, fisher, regmean): auto|cpu|cuda|mps.",
+    )
+    precision: Precision = Field(
+        default="auto", description="Autocast of the probe forward passes (see mote.runtime): auto|fp32|bf16|fp16."
     )
     overwrite: bool = Field(default=False, description="Replace an existing output folder.")
     progress: bool = Field(default=True, description="Show progress bars.")

@@ -12,6 +12,7 @@ merged copy with its gradient: about (N + 3) x the model size.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import shutil
@@ -40,6 +41,7 @@ from mote.merge.task_vector import StateDict, check_compatible, is_mergeable
 from mote.model.io import atomic_dir
 from mote.model.resolve import resolve_model
 from mote.model.sentence import load
+from mote.runtime import setup
 
 REPORT = "merge_report.json"
 SKIP_FILES = (WEIGHTS, INDEX, "model-*.safetensors", "*.bin", "README.md", REPORT)
@@ -54,9 +56,14 @@ def run_merge(config: MergeConfig | str | Path, overrides: list[str] | None = No
     if Path(cfg.out).exists() and not cfg.overwrite:  # fail before the work, not after
         raise FileExistsError(f"Output folder {cfg.out!r} already exists. Choose another out, or set overwrite: true.")
     start = time.perf_counter()
-    if cfg.mote_model is not None:
-        return _run_mote(cfg, start)
-    return _run_dense(cfg, start)
+    rt = setup(cfg.precision, cfg.device, what="merge")
+    cfg = cfg.model_copy(update={"device": rt.device})
+    # the learned merge's probe passes run in the resolved precision; Fisher/RegMean statistics and the
+    # per-tensor arithmetic stay fp32 (accumulated statistics lose too much in bf16)
+    with rt.autocast() if cfg.method == SELF_POSITIONING else contextlib.nullcontext():
+        if cfg.mote_model is not None:
+            return _run_mote(cfg, start)
+        return _run_dense(cfg, start)
 
 
 def _run_dense(cfg: MergeConfig, start: float) -> Path:

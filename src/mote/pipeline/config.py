@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from mote._errors import unknown_name
 from mote._yaml import read_yaml_mapping
+from mote.runtime import DeviceName, Precision, migrate_bf16_key
 from mote.train.config import TaskTraining
 
 
@@ -24,8 +25,13 @@ class Budget(_Strict):
     learning_rate: float = Field(5e-5, gt=0)
     warmup_ratio: float = Field(0.1, ge=0, le=1)
     max_seq_length: int = Field(128, ge=8, description="Training truncation; evaluation uses the base's length.")
-    bf16: bool = True
+    precision: Precision = Field("auto", description="Training precision (see mote.runtime): auto|fp32|bf16|fp16.")
     mini_batch_size: int | None = Field(None, ge=1, description="Gradient caching for large batches.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _deprecated_bf16(cls, data: Any) -> Any:
+        return migrate_bf16_key(data, "budget")
 
 
 class EvalSection(_Strict):
@@ -33,8 +39,13 @@ class EvalSection(_Strict):
     tasks: list[str] | None = None
     task_types: list[str] | None = None
     data_root: str | None = Field(None, description="Evaluation data (default: ../shared/data).")
-    bf16: bool = True
+    precision: Precision = Field("auto", description="Evaluation precision (see mote.runtime): auto|fp32|bf16|fp16.")
     batch_size: int = 64
+
+    @model_validator(mode="before")
+    @classmethod
+    def _deprecated_bf16(cls, data: Any) -> Any:
+        return migrate_bf16_key(data, "eval")
 
 
 class MergeSection(_Strict):
@@ -42,7 +53,9 @@ class MergeSection(_Strict):
 
     probe_size: int = Field(256, ge=4, description="Probe examples sampled from the training data, split over tasks.")
     probe_seed: int = Field(0, ge=0)
-    device: str = Field("cpu", description="Where probe forward passes run (Self Positioning, Fisher, RegMean).")
+    device: DeviceName | None = Field(
+        None, description="Where probe forward passes run (Self Positioning, Fisher, RegMean); default: `device`."
+    )
     parameters: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Per method, parameters replacing the defaults (mote.pipeline.variants.DEFAULT_PARAMETERS).",
@@ -63,6 +76,7 @@ class PipelineConfig(_Strict):
         "separate-sp)."
     )
     baseline: str = Field("joint-instr", description="Deltas in the report are taken against this variant.")
+    device: DeviceName = Field("auto", description="Device for training, merging and evaluation: auto|cpu|cuda|mps.")
     budget: Budget = Field(default_factory=Budget)  # type: ignore[arg-type]
     tasks: dict[str, TaskTraining] = Field(default_factory=dict, description="Task-aware training settings.")
     temperature_alpha: float = Field(0.5, ge=0, le=1, description="joint-temperature: P(dataset) ~ n**alpha.")

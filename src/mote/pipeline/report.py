@@ -112,7 +112,7 @@ def task_table(rows: dict[str, dict[str, Any]]) -> str:
 
 
 def setup_lines(config: Any, results: Sequence[dict[str, Any]]) -> list[str]:
-    """What was run, on what: budget, recipe, evaluation, machine and versions."""
+    """What was run, on what: budget, recipe, evaluation, precision (as resolved), machine and versions."""
     from mote.evaluate.summary import machine_info
 
     b = config.budget
@@ -124,13 +124,15 @@ def setup_lines(config: Any, results: Sequence[dict[str, Any]]) -> list[str]:
         f"- Base `{config.base}`; recipe `{Path(config.recipe).name}`; seeds {config.seeds}, key seeds "
         f"{config.key_seeds}; baseline `{config.baseline}`.",
         f"- Budget per trained variant: {b.max_steps} steps x batch {b.batch_size} = {b.max_steps * b.batch_size} "
-        f"examples, lr {b.learning_rate}, train max_seq_length {b.max_seq_length}, bf16 {b.bf16}"
+        f"examples, lr {b.learning_rate}, train max_seq_length {b.max_seq_length}, "
+        f"precision {_prec(results, 'precision', b.precision)}"
         + (f"; `separate` splits it into {steps} steps per task model." if steps else "."),
         f"- Evaluation: suite `{config.eval.suite}`" + (f", tasks {config.eval.tasks}" if config.eval.tasks else "")
-        + f", bf16 {config.eval.bf16}.",
+        + f", precision {_prec(results, 'eval_precision', config.eval.precision)}.",
         f"- Merges: probe {config.merge.probe_size} training examples (seed {config.merge.probe_seed}); "
         f"parameters {json.dumps({v: config.merge_parameters(v) for v in _methods(results)})}.",
-        f"- Machine: {m['cpu_count']} CPUs ({m['processor']}), {m['platform']}; Python {m['python']}, "
+        f"- Machine: {m['cpu_count']} CPUs ({m.get('cpu', m['processor'])}; CPU kind {m.get('cpu_kind', '?')}), "
+        f"{m['platform']}; Python {m['python']}, "
         f"torch {m['torch']}, transformers {m['transformers']}, sentence-transformers "
         f"{m['sentence_transformers']}, mteb {m['mteb']}.",
         "",
@@ -204,3 +206,9 @@ def write_report(config: Any, results: Sequence[dict[str, Any]], out: Path) -> P
     atomic_write_text(out / "REPORT.md", md)
     atomic_write_text(out / "report.json", json.dumps({"rows": rows, "runs": list(results)}, indent=2) + "\n")
     return out / "REPORT.md"
+
+
+def _prec(results: Sequence[dict[str, Any]], key: str, requested: str) -> str:
+    """``auto -> bf16`` style: what was asked and what the runs used (several when cached runs differ)."""
+    used = sorted({str(r[key]) for r in results if r.get(key)})
+    return f"{requested} -> {'/'.join(used)}" if used else requested

@@ -44,15 +44,23 @@ def variant_hash(config: PipelineConfig, variant: Variant, seed: int) -> str:
         "base": config.base,
         "recipe": _file_digest(config.recipe),
         "data_root": config.data_root,
-        "budget": config.budget.model_dump(),
+        "budget": config.budget.model_dump() | {"precision": _resolved(config.budget.precision, config.device)},
         "tasks": {k: v.model_dump() for k, v in sorted(config.tasks.items())},
         "alpha": config.temperature_alpha,
         "seed": seed,
-        "eval": config.eval.model_dump(),
+        "eval": config.eval.model_dump() | {"precision": _resolved(config.eval.precision, config.device)},
         "merge": _merge_settings(config, variant),
         "mote": __version__,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def _resolved(precision: str, device: str) -> str:
+    """The precision ``auto`` stands for on this machine: results differ by precision, so the cache key does."""
+    from mote.runtime import resolve
+
+    rt = resolve(precision, device)
+    return f"{rt.device}/{rt.precision}"
 
 
 def plan(config: PipelineConfig, only: list[str] | None = None) -> list[tuple[Variant, int]]:
@@ -97,7 +105,8 @@ def _train_config(config: PipelineConfig, variant: Variant, seed: int, out: Path
             "learning_rate": b.learning_rate,
             "mini_batch_size": b.mini_batch_size,
             "warmup_ratio": b.warmup_ratio,
-            "bf16": b.bf16,
+            "precision": b.precision,
+            "device": config.device,
             "seed": seed,
             "save_steps": max(10, b.max_steps // 4),
             "logging_steps": max(1, b.max_steps // 20),
@@ -122,6 +131,7 @@ def build_model(
         return str(folder / "train" / "final"), {
             "train_seconds": summary["train_seconds"],
             "examples_seen": summary["examples_seen"],
+            "precision": summary.get("precision"),
         }
     if variant.kind == "average":
         from mote.model.sentence import average, load
@@ -205,7 +215,7 @@ def _merge(
         "probe": {"jsonl": str(probe), "size": None},
         "out": str(folder / "model"),
         "overwrite": True,
-        "device": config.merge.device,
+        "device": config.merge.device or config.device,
     }
     if variant.source == "separate":
         tasks = sorted(src["models"])
@@ -260,7 +270,8 @@ def run_variant(
         task_types=e.task_types,
         data_root=e.data_root,
         out=folder / "eval",
-        bf16=e.bf16,
+        precision=e.precision,
+        device=config.device,
         batch_size=e.batch_size,
     )
     result = {
@@ -278,6 +289,7 @@ def run_variant(
         "mean_over_tasks": summary["mean_over_tasks"],
         "tasks": {k: v["score"] for k, v in summary["tasks"].items()},
         "eval_seconds": summary["timing"].get("total_seconds"),
+        "eval_precision": summary.get("settings", {}).get("precision"),
     }
     atomic_write_text(done, json.dumps(result, indent=2) + "\n")
     return result

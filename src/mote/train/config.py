@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from mote._errors import unknown_name
 from mote._yaml import apply_overrides, read_yaml_mapping
 from mote.losses import LOSSES
+from mote.runtime import DeviceName, Precision, migrate_bf16_key
 from mote.tasks import TaskSet
 
 
@@ -78,13 +79,23 @@ class TrainSection(_Strict):
     weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.1, ge=0, le=1)
     seed: int = 42
-    bf16: bool = Field(False, description="bf16 autocast on CPU (about 2x faster here).")
-    threads: int | None = Field(None, ge=1, description="torch intra-op threads (None: torch's default).")
+    precision: Precision = Field(
+        "auto", description="auto (bf16 only where this device runs it natively fast, else fp32) | fp32 | bf16 | fp16."
+    )
+    device: DeviceName = Field("auto", description="auto (CUDA when present) | cpu | cuda | mps.")
+    threads: int | None = Field(
+        None, ge=1, description="torch intra-op threads (None: the cores this process may use)."
+    )
     save_steps: int = Field(50, ge=1, description="Checkpoint every N steps (atomic).")
     save_total_limit: int = Field(2, ge=1)
     logging_steps: int = Field(5, ge=1)
     static: bool = Field(False, description="Ablation: one setting (the 'default' task's) for all tasks.")
     dataloader_drop_last: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _deprecated_bf16(cls, data: Any) -> Any:
+        return migrate_bf16_key(data, "train")
 
 
 class TrainConfig(_Strict):

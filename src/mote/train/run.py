@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 from datasets import Dataset
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainingArguments
@@ -24,6 +23,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from mote.model.io import atomic_dir, atomic_write_text
 from mote.model.resolve import resolve_model
 from mote.model.sentence import upcycle
+from mote.runtime import Runtime, resolve, setup
 from mote.tasks import TaskSet
 from mote.train.callbacks import JsonlMetrics, loss_curve_summary
 from mote.train.collator import MoteDataCollator
@@ -66,8 +66,11 @@ def build_model(config: TrainConfig, tasks: TaskSet) -> SentenceTransformer:
     return model
 
 
-def training_arguments(config: TrainConfig, output_dir: Path) -> SentenceTransformerTrainingArguments:
+def training_arguments(
+    config: TrainConfig, output_dir: Path, rt: Runtime | None = None
+) -> SentenceTransformerTrainingArguments:
     t = config.train
+    rt = rt or resolve(t.precision, t.device)
     sampler: Any = {
         "proportional": MultiDatasetBatchSamplers.PROPORTIONAL,
         "round-robin": MultiDatasetBatchSamplers.ROUND_ROBIN,
@@ -83,7 +86,8 @@ def training_arguments(config: TrainConfig, output_dir: Path) -> SentenceTransfo
         warmup_steps=int(t.warmup_ratio * t.max_steps),
         lr_scheduler_type="linear",
         seed=t.seed,
-        bf16=t.bf16,
+        bf16=rt.precision == "bf16",
+        fp16=rt.precision == "fp16",
         save_strategy="steps",
         save_steps=t.save_steps,
         save_total_limit=t.save_total_limit,
@@ -92,8 +96,8 @@ def training_arguments(config: TrainConfig, output_dir: Path) -> SentenceTransfo
         multi_dataset_batch_sampler=sampler,
         dataloader_drop_last=t.dataloader_drop_last,
         report_to="none",
-        use_cpu=not torch.cuda.is_available(),  # so accelerate sets up multi-CPU DDP under torchrun
-        ddp_backend="gloo" if distributed and not torch.cuda.is_available() else None,
+        use_cpu=rt.device == "cpu",  # so accelerate sets up multi-CPU DDP under torchrun
+        ddp_backend="gloo" if distributed and rt.device == "cpu" else None,
         # every expert joins each forward under DDP (see TaskExperts._unused_zero); the pooler is frozen
         ddp_find_unused_parameters=False,
         disable_tqdm=False,
@@ -111,7 +115,8 @@ def _fit(
 ) -> dict[str, Any]:
     checkpoint = _checkpoint_to_resume(output_dir, resume)
     prepared = prepare(raw, config, model, tasks, routed=config.model.mode == "mote")
-    args = training_arguments(config, output_dir)
+    rt = setup(config.train.precision, config.train.device, config.train.threads, what="train")
+    args = training_arguments(config, output_dir, rt)
     args.router_mapping = prepared.router_mapping
     args.prompts = prepared.prompts
     collator = MoteDataCollator(
@@ -151,6 +156,9 @@ def _fit(
         "train_loss": result.training_loss,
         "examples_seen": trainer.state.global_step * config.train.batch_size * max(1, args.world_size),
         "resumed_from": checkpoint,
+        "device": rt.device,
+        "precision": rt.precision,
+        "precision_reason": rt.reason,
         "datasets": {k: len(v) for k, v in prepared.datasets.items()},
         "task_of": prepared.task_of,
         "loss_first_vs_last_quarter": loss_curve_summary(output_dir / BATCHES_FILE),
@@ -182,8 +190,7 @@ def train(
 ) -> dict[str, Any]:
     """Train as configured; returns a summary. ``datasets`` overrides the recipe (tests, notebooks);
     ``callbacks`` are extra transformers ``TrainerCallback`` objects."""
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)
+    setup(config.train.precision, config.train.device, config.train.threads, what="train")
     tasks = task_set(config)
     raw = datasets if datasets is not None else load_data(config)
     out = Path(config.train.output_dir)

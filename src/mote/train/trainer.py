@@ -64,7 +64,7 @@ class MoteTrainer(SentenceTransformerTrainer):  # type: ignore[misc]
             raise NonFiniteLossError(
                 f"Loss is {value} at step {self.state.global_step + 1} (dataset {dataset!r}, task {task!r}). "
                 f"Training stopped; the last good checkpoint in {self.args.output_dir!r} is kept. Lower the "
-                "learning rate or this task's temperature, or enable bf16=false, and resume with --resume."
+                "learning rate or this task's temperature, or set train.precision=fp32, and resume with --resume."
             )
         self._task_losses[task].append(value)
         self._record_batch(str(dataset), task, fingerprint, value)
