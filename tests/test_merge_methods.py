@@ -14,7 +14,8 @@ from mote.merge.slerp import iterative_slerp, slerp_pair
 from mote.merge.sparsify import bernoulli_drop, trim_magnitude
 from mote.merge.task_vector import IncompatibleModelsError, apply_task_vector, check_compatible, task_vector
 
-BUILTINS = ["dare_linear", "dare_ties", "fisher", "linear", "regmean", "slerp", "task_arithmetic", "ties"]
+BUILTINS = ["dare_linear", "dare_ties", "fisher", "linear", "regmean", "slerp", "slerp_task_vector", "task_arithmetic",
+            "ties"]
 # parameters under which N identical models must merge to that model
 IDENTITY_PARAMS = {
     "task_arithmetic": {"normalize": True},
@@ -176,6 +177,96 @@ def test_span_coefficients_reproduce_iterative_slerp() -> None:
         torch.testing.assert_close(sum(c * f for c, f in zip(coef, flat, strict=True)), expected)
 
 
+
+# -- SLERP of task vectors (the form merging papers compare with) ------------------------------------
+def _slerp_by_hand(a: list[float], b: list[float], angle: float, t: float) -> list[float]:
+    """sin((1-t) angle)/sin(angle) * a + sin(t angle)/sin(angle) * b, written out per entry."""
+    s0, s1 = math.sin((1 - t) * angle) / math.sin(angle), math.sin(t * angle) / math.sin(angle)
+    return [s0 * x + s1 * y for x, y in zip(a, b, strict=True)]
+
+
+def test_slerp_task_vector_by_hand_at_a_known_angle() -> None:
+    # tau_1 = 2 e_1, tau_2 = 3 (cos 60, sin 60, 0, 0): the angle between the task vectors is 60 degrees
+    base = torch.tensor([5.0, -1.0, 0.5, 2.0], dtype=torch.float64)
+    tau1 = [2.0, 0.0, 0.0, 0.0]
+    tau2 = [3 * math.cos(math.pi / 3), 3 * math.sin(math.pi / 3), 0.0, 0.0]
+    models = [base + torch.tensor(tau1, dtype=torch.float64), base + torch.tensor(tau2, dtype=torch.float64)]
+    method = get_method("slerp_task_vector")
+    for t in (0.0, 0.3, 0.5, 1.0):
+        expected = base + torch.tensor(_slerp_by_hand(tau1, tau2, math.pi / 3, t), dtype=torch.float64)
+        torch.testing.assert_close(method(models, base, **method.validate({"t": t}, 2)), expected)
+    # the default t is 0.5, and weights [1, 1] are the same merge
+    mid = base + torch.tensor(_slerp_by_hand(tau1, tau2, math.pi / 3, 0.5), dtype=torch.float64)
+    torch.testing.assert_close(method(models, base, **method.validate({}, 2)), mid)
+    torch.testing.assert_close(method(models, base, **method.validate({"weights": [1, 1]}, 2)), mid)
+    # weights [1, 3]: t = 3 / (1 + 3) towards the second model
+    expected = base + torch.tensor(_slerp_by_hand(tau1, tau2, math.pi / 3, 0.75), dtype=torch.float64)
+    torch.testing.assert_close(method(models, base, **method.validate({"weights": [1, 3]}, 2)), expected)
+
+
+def test_slerp_task_vector_three_models_by_hand() -> None:
+    # orthonormal task vectors e1, e2, e3 with equal weights: slerp(e1, e2, 1/2) = (e1 + e2)/sqrt 2 (unit,
+    # 90 degrees from e3), then a third of the way (30 of 90 degrees) to e3: sin 60 * that + sin 30 * e3
+    base = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)
+    eye = torch.eye(4, dtype=torch.float64)
+    method = get_method("slerp_task_vector")
+    out = method([base + eye[0], base + eye[1], base + eye[2]], base, **method.validate({}, 3))
+    c = math.sin(math.pi / 3) / math.sqrt(2)
+    torch.testing.assert_close(out, base + torch.tensor([c, c, 0.5, 0.0], dtype=torch.float64))
+
+
+def test_slerp_task_vector_falls_back_to_lerp_of_the_task_vectors() -> None:
+    method = get_method("slerp_task_vector")
+    base = torch.randn(30, dtype=torch.float64)
+    tau = torch.randn(30, dtype=torch.float64)
+    # colinear task vectors (|cos| > 0.9995): base + lerp(tau_1, tau_2, t)
+    out = method([base + tau, base + 3 * tau], base, **method.validate({"t": 0.25}, 2))
+    torch.testing.assert_close(out, base + 0.75 * tau + 0.25 * 3 * tau)
+    # a model equal to the base has task vector 0: lerp, so t moves it linearly towards the other one
+    out = method([base.clone(), base + tau], base, **method.validate({"t": 0.25}, 2))
+    torch.testing.assert_close(out, base + 0.25 * tau)
+
+
+def test_slerp_task_vector_differs_from_the_average_where_weight_space_slerp_does_not() -> None:
+    """Realistic fine-tunes: weights nearly parallel (|tau| << |theta_0|), task vectors at a wide angle."""
+    g = torch.Generator().manual_seed(12)
+    base = 0.05 * torch.randn(64, 48, generator=g)  # a MiniLM-sized weight scale
+    models = [base + 5e-4 * torch.randn(64, 48, generator=g) for _ in range(2)]  # |tau| ~ 1% of |theta_0|
+    cos_weights = float(torch.nn.functional.cosine_similarity(models[0].reshape(-1), models[1].reshape(-1), dim=0))
+    assert cos_weights > 0.9995  # mergekit's colinear threshold: weight-space SLERP is a lerp here
+    average = get_method("linear")(models, None)
+    weight_space, task_vector_slerp = get_method("slerp"), get_method("slerp_task_vector")
+    torch.testing.assert_close(weight_space(models, None, **weight_space.validate({}, 2)), average)
+    out = task_vector_slerp(models, base, **task_vector_slerp.validate({}, 2))
+    # near-orthogonal task vectors: the slerp midpoint is (tau_1 + tau_2) / (2 cos(angle / 2)), ~1.4x the mean
+    moved = float((out - average).norm() / (average - base).norm())
+    assert moved > 0.3, moved
+    taus = [(m - base).double().reshape(-1) for m in models]
+    angle = math.acos(float(torch.dot(taus[0], taus[1]) / (taus[0].norm() * taus[1].norm())))
+    expected = base.double() + (taus[0] + taus[1]).reshape(64, 48) * (math.sin(angle / 2) / math.sin(angle))
+    torch.testing.assert_close(out, expected.float(), rtol=1e-5, atol=1e-7)
+
+
+def test_slerp_task_vector_needs_the_base() -> None:
+    method = get_method("slerp_task_vector")
+    assert method.needs_base
+    with pytest.raises(ValueError, match="needs the base tensor"):
+        method([torch.ones(2), torch.zeros(2)], None, **method.validate({}, 2))
+    with pytest.raises(ValueError, match="merges task vectors: give the base model"):
+        merge_state_dicts(method, method.validate({}, 2), [{"w": torch.ones(2)}, {"w": torch.zeros(2)}], None)
+    with pytest.raises(ValueError, match="weights must be > 0"):
+        method([torch.ones(2), torch.zeros(2)], torch.zeros(2), **method.validate({"weights": [1.0, -1.0]}, 2))
+    with pytest.raises(ValueError, match="exactly 2 models"):
+        method([torch.ones(2)] * 3, torch.zeros(2), **method.validate({"t": 0.5}, 3))
+
+
+def test_separate_slerp_variant_uses_task_vector_slerp() -> None:
+    from mote.pipeline.variants import DEFAULT_PARAMETERS, all_variants
+
+    variant = all_variants()["separate-slerp"]
+    assert variant.method == "slerp_task_vector"
+    get_method(variant.method).validate(DEFAULT_PARAMETERS.get(variant.method, {}), n_models=3)
+
 # -- DARE ------------------------------------------------------------------------------------------
 def test_dare_expectation_equals_its_input() -> None:
     torch.manual_seed(5)
@@ -281,6 +372,7 @@ def test_a_registered_method_gets_validated_parameters() -> None:
         ("dare_linear", {"density": 0.5, "rescale": "l2"}, 2, ValueError, "choose one of 'l1', 'inverse', 'none'"),
         ("slerp", {}, 1, ValueError, "at least 2 models; got 1"),
         ("slerp", {"t": 2.0}, 2, ValueError, r"t is in \[0, 1\]"),
+        ("slerp_task_vector", {}, 1, ValueError, "at least 2 models; got 1"),
         ("linear", {"normalize": "yes"}, 2, TypeError, "must be true or false; got 'yes'"),
     ],
 )
@@ -338,3 +430,14 @@ def test_linear_and_slerp_match_mergekit() -> None:
     torch.testing.assert_close(slerp([a, b], None, **slerp.validate({"t": 0.3}, 2)),
                                api.merge_tensors([a, b], "slerp", parameters={"t": 0.3}, base_index=0),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_slerp_task_vector_is_mergekit_slerp_of_the_task_vectors() -> None:
+    api = pytest.importorskip("mergekit.merge_methods.api")
+    g = torch.Generator().manual_seed(13)
+    base = torch.randn(12, 5, generator=g)
+    models = [base + 0.1 * torch.randn(12, 5, generator=g) for _ in range(2)]
+    method = get_method("slerp_task_vector")
+    taus = [m - base for m in models]
+    expected = base + api.merge_tensors(taus, "slerp", parameters={"t": 0.3}, base_index=0)
+    torch.testing.assert_close(method(models, base, **method.validate({"t": 0.3}, 2)), expected, rtol=1e-5, atol=1e-6)

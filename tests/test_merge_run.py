@@ -24,7 +24,9 @@ from mote.merge import (
     merge_state_dicts,
     run_merge,
 )
+from mote.merge.probe import load_probe_jsonl
 from mote.merge.state import LazyStateDict
+from mote.merge.task_vector import is_mergeable
 
 TASKS = ["query", "document", "similarity"]
 PROMPTS = {"query": "query: ", "document": "passage: ", "similarity": "similar: "}
@@ -134,6 +136,7 @@ def test_ties_from_yaml_with_overrides(work: dict[str, Path]) -> None:
         ("regmean", {"alpha": 0.95}, {}),
         ("dare_linear", {"density": 0.7, "seed": 3, "normalize": True}, {}),
         ("slerp", {"weights": [1.0, 2.0, 1.0]}, {}),
+        ("slerp_task_vector", {"weights": [1.0, 2.0, 1.0]}, {}),
     ],
 )
 def test_dense_methods_write_loadable_models(
@@ -147,6 +150,128 @@ def test_dense_methods_write_loadable_models(
         assert all(len(w) == 3 for w in report["learned"]["weights"].values())
         assert report["learned"]["lambda"] > 0
 
+
+# -- Fisher / RegMean: the statistics measured on the probe reach the merge ---------------------------
+def _record(monkeypatch: pytest.MonkeyPatch, module: Any, name: str, change: Any = None) -> list[dict[str, torch.Tensor]]:
+    """Wrap ``module.name`` (a statistics function) to record what it returns, optionally changed first."""
+    real = getattr(module, name)
+    seen: list[dict[str, torch.Tensor]] = []
+
+    def wrapper(*args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+        out = real(*args, **kwargs) if change is None else change(len(seen), real(*args, **kwargs))
+        seen.append(out)
+        return out
+
+    monkeypatch.setattr(module, name, wrapper)
+    return seen
+
+
+def _merge_two(work: dict[str, Path], method: str) -> tuple[dict[str, torch.Tensor], list[LazyStateDict]]:
+    from mote.merge.run import merge_models
+
+    dirs = [work["ft0"], work["ft1"]]
+    merged, _ = merge_models(work["base"], dirs, method, {}, probe=load_probe_jsonl(work["probe"]))
+    return merged, [LazyStateDict(d) for d in dirs]
+
+
+def _moved_from_average(merged: dict[str, torch.Tensor], models: list[LazyStateDict], names: list[str]) -> float:
+    """||merged - average|| / ||(theta_0 - theta_1) / 2|| over ``names``: 0 for the average, 1 for one model."""
+    num = sum(float((merged[n].double() - (models[0][n].double() + models[1][n].double()) / 2).norm() ** 2)
+              for n in names)
+    den = sum(float(((models[0][n].double() - models[1][n].double()) / 2).norm() ** 2) for n in names)
+    return (num / den) ** 0.5
+
+
+def test_fisher_statistics_reach_the_dense_merge(work: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    import mote.merge.run as merge_run
+
+    seen = _record(monkeypatch, merge_run, "diagonal_fisher")
+    merged, models = _merge_two(work, "fisher")
+    assert len(seen) == 2
+    names = [n for n in merged if is_mergeable(n, merged[n])]
+    assert set(names) <= set(seen[0]) and set(names) <= set(seen[1])  # a Fisher for every merged tensor
+    eps = 1e-8
+    moved, half_gap, informative = 0.0, 0.0, 0
+    for n in names:  # by hand: sum_i (F_i + eps) theta_i / sum_i (F_i + eps), per entry
+        f = [s[n].double() + eps for s in seen]
+        thetas = [m[n].double() for m in models]
+        expected = (f[0] * thetas[0] + f[1] * thetas[1]) / (f[0] + f[1])
+        torch.testing.assert_close(merged[n].double(), expected, rtol=1e-5, atol=1e-6, msg=n)
+        # where both Fishers are well above eps, the merge leans towards the model with the larger one
+        both = (f[0] > 100 * eps) & (f[1] > 100 * eps)
+        moved += float((merged[n].double() - (thetas[0] + thetas[1]) / 2)[both].abs().sum())
+        half_gap += float(((thetas[0] - thetas[1]) / 2)[both].abs().sum())
+        informative += int(both.sum())
+    assert informative > 10_000
+    assert moved / half_gap > 0.3  # 0 for the average, 1 for always the model with the larger Fisher
+
+
+def test_fisher_zero_for_one_model_moves_the_merge_to_the_other(
+    work: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mote.merge.run as merge_run
+
+    def zero_first(i: int, fisher: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: torch.zeros_like(v) for k, v in fisher.items()} if i == 0 else fisher
+
+    seen = _record(monkeypatch, merge_run, "diagonal_fisher", zero_first)
+    merged, models = _merge_two(work, "fisher")
+    informative = 0
+    for n, out in merged.items():
+        if not is_mergeable(n, out):
+            continue
+        f1 = seen[1][n]
+        gap = (models[0][n] - models[1][n]).abs()
+        strong = f1 > 1e-5  # model 0 keeps weight eps / (F_1 + 2 eps) < 1e-3 here
+        assert ((out - models[1][n]).abs()[strong] <= 2e-3 * gap[strong] + 1e-6).all(), n
+        none = f1 == 0  # no gradient in either model: the plain average
+        torch.testing.assert_close(out[none], ((models[0][n] + models[1][n]) / 2)[none], msg=n)
+        informative += int(strong.sum())
+    assert informative > 1000
+
+
+def test_regmean_statistics_reach_the_dense_merge(work: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    import mote.merge.run as merge_run
+
+    seen = _record(monkeypatch, merge_run, "gram_matrices")
+    merged, models = _merge_two(work, "regmean")
+    assert len(seen) == 2
+    layers = sorted(seen[0])
+    assert len(layers) >= 6 * 4 and set(layers) <= set(merged)  # every nn.Linear of the 4-layer encoder
+    alpha = 0.9
+    for n in layers:  # by hand: W* = (sum_i W_i G~_i) (sum_i G~_i)^-1, G~ = alpha G + (1 - alpha) diag(G)
+        g = [alpha * s[n].double() + (1 - alpha) * torch.diag(torch.diagonal(s[n].double())) for s in seen]
+        lhs = models[0][n].double() @ g[0] + models[1][n].double() @ g[1]
+        expected = lhs @ torch.linalg.inv(g[0] + g[1])
+        torch.testing.assert_close(merged[n].double(), expected, rtol=1e-4, atol=1e-5, msg=n)
+    others = [n for n in merged if is_mergeable(n, merged[n]) and n not in seen[0]]
+    assert _moved_from_average(merged, models, others) < 1e-6  # biases, norms, embeddings: the average
+    assert _moved_from_average(merged, models, layers) > 0.2
+
+
+def test_expert_fisher_statistics_reach_the_expert_merge(
+    work: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fisher 1 for the 'similarity' expert and 0 for the others: the merged FFN is that expert's."""
+    import mote.merge.experts as experts
+    from mote.model.sentence import load, mote_model
+
+    def one_hot(model: Any, examples: Any, names: dict[str, str], **kwargs: Any) -> dict[str, torch.Tensor]:
+        task = {ex["task"] for ex in examples} | {ex.get("positive_task") for ex in examples}
+        hot = "similarity" in task and "query" not in task
+        return {dense: torch.full_like(dict(model.named_parameters())[key], 1.0 if hot else 0.0)
+                for key, dense in names.items()}
+
+    monkeypatch.setattr(experts, "diagonal_fisher", one_hot)
+    st = load(work["mote"])
+    banks = experts.split_experts(mote_model(st))
+    merged = experts.merge_experts(st, "fisher", probe=load_probe_jsonl(work["probe"]))
+    state = merged.model[0].model.state_dict()
+    k = banks.tasks.index("similarity")
+    for n in banks.ffn_names:
+        torch.testing.assert_close(state[n], banks.experts[k][n], rtol=0, atol=1e-6, msg=n)
+    mean = {n: sum(e[n] for e in banks.experts) / len(banks.experts) for n in banks.ffn_names}
+    assert max(float((state[n] - mean[n]).abs().max()) for n in banks.ffn_names) > 0.01
 
 def test_expert_linear_is_expert_averaging(work: dict[str, Path]) -> None:
     from mote.model.sentence import average, is_mote, load

@@ -77,7 +77,10 @@ DERIVED: tuple[Variant, ...] = (
     Variant("separate-average", "merge", "separate models, weighted average", source="separate", method="linear"),
     Variant("separate-ta", "merge", "separate models, task arithmetic", source="separate", method="task_arithmetic"),
     Variant("separate-ties", "merge", "separate models, TIES", source="separate", method="ties"),
-    Variant("separate-slerp", "merge", "separate models, iterative SLERP", source="separate", method="slerp"),
+    # SLERP of the task vectors (theta_0 + slerp(tau_1, ..., tau_N)), the form merging papers compare with;
+    # weight-space `slerp` is the plain average on fine-tunes of one base (nearly parallel weights).
+    Variant("separate-slerp", "merge", "separate models, iterative SLERP of the task vectors", source="separate",
+            method="slerp_task_vector"),
     Variant("separate-fisher", "merge", "separate models, Fisher merging", source="separate", method="fisher"),
     Variant("separate-regmean", "merge", "separate models, RegMean", source="separate", method="regmean"),
     Variant("separate-sp", "merge", "separate models, Self Positioning", source="separate",
