@@ -43,10 +43,13 @@ def test_upcycled_equals_dense_for_every_architecture(tiny_arch_dir: tuple[str, 
     dense = SentenceTransformer(str(folder), device="cpu")
     moe = upcycle(str(folder), layers="all")
     ref = dense.encode(TEXTS)
-    for task in TaskSet().names:
-        got = moe.encode(TEXTS, task=task)
+    for task, instruction in TaskSet().prompts().items():
+        # the expert alone (explicit prompt="") is the dense model exactly
+        got = moe.encode(TEXTS, task=task, prompt="")
         assert np.abs(got - ref).max() <= 1e-5, (arch, task)
-    # the instruction is the ST prompt of the same name: encode_query == dense with the same prefix
+        # encode(task=) applies the task's instruction, the ST prompt of the same name
+        got = moe.encode(TEXTS, task=task)
+        assert np.abs(got - dense.encode(TEXTS, prompt=instruction)).max() <= 1e-5, (arch, task)
     got_q = moe.encode_query(TEXTS)
     assert np.abs(got_q - dense.encode(TEXTS, prompt="search_query: ")).max() <= 1e-5
     assert get_arch(arch).ffn  # the table knows this architecture

@@ -111,9 +111,10 @@ class MoteEncoder(AbsEncoder):
         missing = [t for t in dict.fromkeys(texts) if t not in memo]
         if missing:
             kwargs: dict[str, Any] = {}
-            if route.task is not None:
+            if route.task is not None:  # the route's instruction, even an empty one (MoTE encode would add its own)
                 kwargs["task"] = route.task
-            if route.instruction:
+                kwargs["prompt"] = route.instruction
+            elif route.instruction:
                 kwargs["prompt"] = route.instruction
             with self.runtime.autocast(), torch.inference_mode():
                 emb = self.model.encode(

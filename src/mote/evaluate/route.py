@@ -1,7 +1,9 @@
 """Map an MTEB input (task metadata + query/document role) to what our model runs: expert and instruction.
 
 * MoTE models route through their own task table (``mote_model(st).config.tasks``): the task serving the
-  MTEB type/role gives both the expert and the instruction prefix; an unmapped type raises.
+  MTEB type/role gives both the expert and the instruction prefix; an unmapped type raises. The prefix is
+  the one ``st.encode(texts, task=...)`` applies (:func:`mote.model.hf.task_instruction`: the saved prompt
+  of the task's name, else the task table's), unless an explicit ``task_set`` is given.
 * Dense models (base, averaged, merged) have no experts. With an explicit ``task_set`` they route like a
   MoTE model (instruction only). Otherwise the instruction comes from the model's saved prompts: first by
   MTEB's own precedence (task name-role, task name, type-role, type, role), then by the default task table
@@ -19,6 +21,7 @@ from mteb.models.abs_encoder import get_prompt_name
 from mteb.types import PromptType
 from sentence_transformers import SentenceTransformer
 
+from mote.model.hf import task_instruction
 from mote.model.sentence import is_mote, mote_model
 from mote.tasks import DEFAULT_TASKS, TaskSet
 
@@ -51,10 +54,12 @@ class Router:
         mote_tasks: TaskSet | None = None,
         task_set: TaskSet | None = None,
         prompts: dict[str, str] | None = None,
+        instructions: dict[str, str] | None = None,
     ) -> None:
         self.mote_tasks = mote_tasks
         self.task_set = task_set
         self.prompts = dict(prompts or {})
+        self.instructions = dict(instructions or {})  # MoTE: task -> prefix, overriding the task table
 
     @classmethod
     def for_model(cls, model: SentenceTransformer, task_set: TaskSet | None = None) -> Router:
@@ -67,13 +72,15 @@ class Router:
                 f"task_set names {task_set.names} differ from this MoTE model's tasks {own.names}; "
                 "a MoTE model routes through its own task table, so leave task_set unset."
             )
-        return cls(mote_tasks=task_set or own)
+        if task_set is not None:  # explicit: its instructions
+            return cls(mote_tasks=task_set)
+        return cls(mote_tasks=own, instructions={n: task_instruction(model, n) for n in own.names})
 
     def route(self, task_metadata: TaskMetadata, prompt_type: PromptType | None) -> Route:
         role = role_of(prompt_type)
         if self.mote_tasks is not None:
             name = self.mote_tasks.for_mteb(task_metadata.type, role)
-            return Route(name, self.mote_tasks.instruction(name), "mote")
+            return Route(name, self.instructions.get(name, self.mote_tasks.instruction(name)), "mote")
         if self.task_set is not None:
             name = self.task_set.for_mteb(task_metadata.type, role)
             return Route(None, self.task_set.instruction(name), "task-set")

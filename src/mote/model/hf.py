@@ -5,14 +5,20 @@ selected FFNs are banks of task experts. ``forward`` takes the usual encoder inp
 name, or one per input) or ``task_ids`` (a tensor of expert indices), and returns the backbone output.
 Saved with ``save_pretrained`` (safetensors) it is loaded by ``AutoModel`` and by sentence-transformers'
 own ``Transformer`` module once ``mote`` is imported; no ``trust_remote_code`` is involved.
+
+Importing this module also makes ``SentenceTransformer.encode(texts, task=...)`` on a MoTE model pair the
+task's expert with the task's instruction (see :func:`_install_encode_hook`); other models are untouched.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+import functools
+import inspect
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.configuration_utils import SubConfigSpec
@@ -127,12 +133,138 @@ def _unpermute(out: Any, order: torch.Tensor) -> Any:
     return out
 
 
+# -- sentence-transformers: encode(task=...) = the task's expert + the task's instruction ------------------
+def mote_of(st: Any) -> MoteModel | None:
+    """The :class:`MoteModel` inside a sentence-transformers model (first module's ``model``), else None."""
+    first = next(iter(getattr(st, "_modules", {}).values()), None)
+    inner = getattr(first, "model", None)
+    return inner if isinstance(inner, MoteModel) else None
+
+
+def task_instruction(st: Any, task: str) -> str:
+    """The instruction of ``task`` on a MoTE sentence-transformers model.
+
+    The sentence-transformers prompt of the same name (saved in the model folder, and what a user edits in
+    ``model.prompts``); the task table's instruction when there is no such prompt.
+    """
+    moe = mote_of(st)
+    if moe is None:
+        raise TypeError("task_instruction() needs a MoTE model.")
+    prompts = getattr(st, "prompts", None) or {}
+    value = prompts.get(task)
+    return value if isinstance(value, str) else moe.tasks.instruction(task)
+
+
+def _install_encode_hook() -> None:
+    """Wrap ``SentenceTransformer.encode`` (once) so that on a MoTE model the task brings its instruction.
+
+    sentence-transformers applies a prompt only when given ``prompt``/``prompt_name`` (or, in
+    ``encode_query``/``encode_document``, the "query"/"document" prompt); it has no per-task prompt table,
+    and a module class of our own would need ``trust_remote_code``. So the rule lives here, for every
+    loaded MoTE model, saved or not:
+
+    * no ``prompt`` and no ``prompt_name``: the task's instruction (:func:`task_instruction`) is applied;
+      ``task=None`` means the model's ``default_task``. An explicit ``prompt`` (``""`` included) or
+      ``prompt_name`` wins, as in ``encode_query``.
+    * ``task`` a list (one task per input): each task's rows are encoded as one call with that task's
+      expert and instruction, and the rows are put back in input order (sentence-transformers sorts inputs
+      by length, so a per-input task list passed through would reach the wrong rows).
+
+    Models without experts (dense, averaged, merged) go straight to sentence-transformers.
+    """
+    from sentence_transformers import SentenceTransformer
+
+    original = SentenceTransformer.encode
+    if getattr(original, "__mote_hook__", False):
+        return
+    signature = inspect.signature(original)
+
+    @functools.wraps(original)
+    def encode(self: Any, *args: Any, **kwargs: Any) -> Any:
+        moe = mote_of(self)
+        if moe is None:
+            return original(self, *args, **kwargs)
+        if "sentences" in kwargs and not args:  # the deprecated name of ``inputs``
+            kwargs["inputs"] = kwargs.pop("sentences")
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError:
+            return original(self, *args, **kwargs)  # let sentence-transformers report the bad call
+        call = {k: v for k, v in bound.arguments.items() if k not in ("self", "kwargs")}
+        call.update(bound.arguments.get("kwargs", {}))
+        return _encode_with_instruction(original, self, moe, call)
+
+    encode.__mote_hook__ = True  # type: ignore[attr-defined]
+    SentenceTransformer.encode = encode  # type: ignore[method-assign]
+
+
+def _encode_with_instruction(original: Callable[..., Any], st: Any, moe: MoteModel, call: dict[str, Any]) -> Any:
+    task = call.get("task")
+    explicit = call.get("prompt") is not None or call.get("prompt_name") is not None
+    if task is None or isinstance(task, str):
+        if not explicit:
+            try:
+                name = moe.tasks.resolve(task)
+            except ValueError:  # no/unknown task: the model raises its own error (or there is nothing to encode)
+                return original(st, **call)
+            call["prompt"] = task_instruction(st, name)
+        return original(st, **call)
+
+    inputs = call["inputs"]
+    rows = (
+        [inputs]
+        if st.is_singular_input(inputs)
+        else (inputs.tolist() if isinstance(inputs, np.ndarray) else list(inputs))
+    )
+    names = [moe.tasks.resolve(t) for t in task]
+    if len(names) != len(rows):
+        raise ValueError(f"Got {len(names)} tasks for {len(rows)} inputs; give one task, or one per input.")
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        groups.setdefault(name, []).append(i)
+    if len(groups) <= 1:
+        return _encode_with_instruction(original, st, moe, {**call, "task": names[0] if names else None})
+
+    precision = call.get("precision", "float32")
+    embeddings = call.get("output_value", "sentence_embedding") == "sentence_embedding"
+    quantize = embeddings and precision not in (None, "float32")  # quantize all rows at once, as one call does
+    parts, order = [], []
+    for name, idx in groups.items():
+        sub = {**call, "inputs": [rows[i] for i in idx], "task": name}
+        if not explicit:
+            sub["prompt"] = task_instruction(st, name)
+        if quantize:
+            sub.update(precision="float32", convert_to_numpy=True, convert_to_tensor=False)
+        parts.append(original(st, **sub))
+        order.extend(idx)
+    inverse = np.argsort(np.asarray(order))  # row i of the input is row inverse[i] of the concatenation
+    out: Any
+    if isinstance(parts[0], torch.Tensor):
+        out = torch.cat(parts)[torch.as_tensor(inverse, device=parts[0].device)]
+    elif isinstance(parts[0], np.ndarray):
+        out = np.concatenate(parts)[inverse]
+    else:
+        flat = [x for p in parts for x in p]
+        out = [flat[i] for i in inverse]
+    if quantize:
+        from sentence_transformers.util import quantize_embeddings
+
+        out = quantize_embeddings(out, precision=precision)
+        if call.get("convert_to_tensor", False):
+            out = torch.as_tensor(out)
+        elif not call.get("convert_to_numpy", True):
+            out = list(torch.from_numpy(out))
+    return out
+
+
 def register() -> None:
-    """Register ``model_type="mote"`` with transformers' Auto classes (idempotent)."""
+    """Register ``model_type="mote"`` with transformers' Auto classes and hook ``SentenceTransformer.encode``
+    (idempotent)."""
     with contextlib.suppress(ValueError):  # already registered
         AutoConfig.register("mote", MoteConfig)
     with contextlib.suppress(ValueError):
         AutoModel.register(MoteConfig, MoteModel)
+    _install_encode_hook()
 
 
 register()

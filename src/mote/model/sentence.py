@@ -3,7 +3,9 @@
 A MoTE folder is a standard sentence-transformers folder whose first module is sentence-transformers'
 own ``Transformer`` holding a :class:`~mote.model.hf.MoteModel` (``config.json`` has
 ``model_type="mote"``); ``modules.json`` declares that module takes the ``task`` keyword, and every task's
-instruction is stored as the sentence-transformers prompt of the same name.
+instruction is stored as the sentence-transformers prompt of the same name. On a MoTE model,
+``SentenceTransformer.encode(texts, task=t)`` applies task ``t``'s instruction unless ``prompt``/``prompt_name``
+is given (hook installed by :mod:`mote.model.hf`), so every entry point runs expert and instruction together.
 """
 
 from __future__ import annotations
@@ -165,17 +167,18 @@ def encode(
 ) -> np.ndarray:
     """Encode with the task's expert AND (unless ``instruction=False``) its instruction prompt.
 
-    Plain sentence-transformers applies a prompt only when asked by ``prompt_name`` or through
-    ``encode_query``/``encode_document``; this function always pairs the expert with its instruction.
-    Dense models get the task's saved prompt when they have one, else the raw text.
+    On a MoTE model this is ``model.encode(texts, task=task)``, which applies the task's instruction (the
+    saved prompt of that name; ``task=None`` means the model's ``default_task``); ``instruction=False``
+    passes ``prompt=""``. Dense models (no experts) get the prompt named ``task`` when they have one, else
+    the raw text.
     """
     kwargs: dict[str, Any] = {}
-    name = task
     if is_mote(model):
-        name = mote_model(model).config.tasks.resolve(task)
-        kwargs["task"] = name
-    if instruction and name is not None and name in model.prompts:
-        kwargs["prompt_name"] = name
+        kwargs["task"] = mote_model(model).config.tasks.resolve(task)
+        if not instruction:
+            kwargs["prompt"] = ""
+    elif instruction and task is not None and task in model.prompts:
+        kwargs["prompt_name"] = task
     emb = model.encode(
         list(texts),
         batch_size=batch_size,
