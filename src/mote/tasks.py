@@ -29,6 +29,11 @@ class TaskSpec(BaseModel):
         default=(),
         description="MTEB inputs this task serves: a task type ('STS') or 'Type:role' ('Retrieval:query').",
     )
+    serves: tuple[str, ...] = Field(
+        default=(),
+        description="Out-of-scope MTEB task types this task serves besides its own (also listed in `mteb`); "
+        "dense models get a prompt named by each, so they route them like the MoTE model.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -103,19 +108,29 @@ class TaskSet(BaseModel):
         names: Sequence[str] | None = None,
         instructions: Mapping[str, str] | None = None,
         default_task: str | None = None,
+        serves: Mapping[str, Sequence[str]] | None = None,
     ) -> TaskSet:
-        """Build a set from task names; known names keep their default instruction and MTEB mapping."""
+        """Build a set from task names; known names keep their default instruction and MTEB mapping.
+
+        ``serves`` maps a task to extra (out-of-scope) MTEB task types it serves, e.g. ``{"classification":
+        ["STS"]}`` for a set without a similarity task."""
         defaults = {t.name: t for t in DEFAULT_TASKS}
         names = list(names) if names else list(defaults)
         instructions = dict(instructions or {})
         extra = set(instructions) - set(names)
         if extra:
             raise unknown_name("task in instructions", sorted(extra)[0], names)
+        serves = {k: tuple(v) for k, v in (serves or {}).items()}
+        if set(serves) - set(names):
+            raise unknown_name("task in serves", sorted(set(serves) - set(names))[0], names)
         specs = []
         for n in names:
             base = defaults.get(n, TaskSpec(name=n))
             if n in instructions:
                 base = base.model_copy(update={"instruction": instructions[n]})
+            if n in serves:
+                extra = tuple(k for k in serves[n] if k not in base.mteb)
+                base = base.model_copy(update={"mteb": base.mteb + extra, "serves": extra})
             specs.append(base)
         return cls(tasks=tuple(specs), default_task=default_task)
 
@@ -158,8 +173,11 @@ class TaskSet(BaseModel):
         return self.tasks[self.index(task)].instruction
 
     def prompts(self) -> dict[str, str]:
-        """sentence-transformers prompts: one per task, named like the task."""
-        return {t.name: t.instruction for t in self.tasks}
+        """sentence-transformers prompts: one per task, named like the task, and one per out-of-scope MTEB
+        type a task serves (named by the type, e.g. ``"STS"``), which mteb's prompt lookup finds first."""
+        out = {t.name: t.instruction for t in self.tasks}
+        out.update({key: t.instruction for t in self.tasks for key in t.serves})
+        return out
 
     def for_mteb(self, task_type: str, role: str | None) -> str:
         """Task serving an MTEB task type and (for retrieval-like types) the query/document role.

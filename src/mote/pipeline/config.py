@@ -78,8 +78,19 @@ class PipelineConfig(_Strict):
     baseline: str = Field("joint-instr", description="Deltas in the report are taken against this variant.")
     device: DeviceName = Field("auto", description="Device for training, merging and evaluation: auto|cpu|cuda|mps.")
     budget: Budget = Field(default_factory=Budget)  # type: ignore[arg-type]
+    task_set: list[str] | None = Field(
+        None, description="Tasks (experts / instructions) of every trained variant; the recipe's datasets of other "
+        "tasks are left out (default: the 5 standard tasks, all datasets)."
+    )
+    serves: dict[str, list[str]] = Field(
+        default_factory=dict, description="Task -> out-of-scope MTEB task types it serves (e.g. classification: "
+        "[STS, PairClassification] when the task set has no similarity task)."
+    )
     tasks: dict[str, TaskTraining] = Field(default_factory=dict, description="Task-aware training settings.")
     temperature_alpha: float = Field(0.5, ge=0, le=1, description="joint-temperature: P(dataset) ~ n**alpha.")
+    ratios: dict[str, float] | None = Field(
+        None, description="joint-ratio: target share per task or dataset (default: an equal share per task)."
+    )
     merge: MergeSection = Field(default_factory=MergeSection)  # type: ignore[arg-type]
     eval: EvalSection = Field(default_factory=EvalSection)  # type: ignore[arg-type]
 
@@ -94,6 +105,13 @@ class PipelineConfig(_Strict):
         from mote.merge.config import SELF_POSITIONING
         from mote.merge.registry import available_methods
 
+        from mote.tasks import TaskSet
+
+        names = self.task_set or TaskSet().names
+        TaskSet.from_names(names, serves=self.serves)  # unknown tasks / clashing MTEB mappings fail here
+        for t in self.tasks:
+            if t not in names:
+                raise unknown_name("task in 'tasks'", t, names)
         methods = [*available_methods(), SELF_POSITIONING]
         for m in self.merge.parameters:
             if m not in methods:

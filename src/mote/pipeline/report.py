@@ -56,6 +56,7 @@ def to_markdown(rows: dict[str, dict[str, Any]], baseline: str, title: str) -> s
         "avg (types)",
         "avg (tasks)",
         f"Δ avg vs {baseline}",
+        "examples seen",
         "train s",
         "merge s",
         "params total / active (M)",
@@ -70,6 +71,7 @@ def to_markdown(rows: dict[str, dict[str, Any]], baseline: str, title: str) -> s
             _fmt(*r["mean_over_types"]),
             _fmt(*r["mean_over_tasks"]),
             delta,
+            str(r["examples_seen"]),
             f"{r['train_seconds']:.0f}",
             f"{r['derive_seconds']:.0f}" if r["derive_seconds"] else "",
             f"{r['total_params'] / 1e6:.1f} / {r['active_params'] / 1e6:.1f}",
@@ -94,7 +96,8 @@ def to_markdown(rows: dict[str, dict[str, Any]], baseline: str, title: str) -> s
         "",
         f"Evaluation max_seq_length: {', '.join(str(x) for x in sorted(lengths, key=str))} (one length "
         "for every variant). Scores are MTEB main scores x 100; ± is the standard deviation over seeds.",
-        "'train s' is the training wall time of the model (or of the models a merge starts from); 'merge s' is "
+        "'examples seen' is what training consumed (steps x batch; for merges, their source models' total; "
+        "a merge or average adds none). 'train s' is the training wall time of the model (or of the models a merge starts from); 'merge s' is "
         "the time to average or merge them.",
         "",
     ]
@@ -117,7 +120,7 @@ def setup_lines(config: Any, results: Sequence[dict[str, Any]]) -> list[str]:
 
     b = config.budget
     m = machine_info()
-    steps = sorted({r["steps_per_model"] for r in results if "steps_per_model" in r})
+    steps = sorted({json.dumps(r["steps_per_model"], sort_keys=True) for r in results if "steps_per_model" in r})
     lines = [
         "## Setup",
         "",

@@ -47,6 +47,9 @@ def variant_hash(config: PipelineConfig, variant: Variant, seed: int) -> str:
         "budget": config.budget.model_dump() | {"precision": _resolved(config.budget.precision, config.device)},
         "tasks": {k: v.model_dump() for k, v in sorted(config.tasks.items())},
         "alpha": config.temperature_alpha,
+        "ratios": config.ratios,
+        "task_set": config.task_set,
+        "serves": config.serves,
         "seed": seed,
         "eval": config.eval.model_dump() | {"precision": _resolved(config.eval.precision, config.device)},
         "merge": _merge_settings(config, variant),
@@ -95,9 +98,11 @@ def _train_config(config: PipelineConfig, variant: Variant, seed: int, out: Path
     from mote.train.config import TrainConfig
 
     b = config.budget
+    model: dict[str, Any] = {"base": config.base, "max_seq_length": b.max_seq_length, "serves": config.serves}
     data: dict[str, Any] = {
-        "model": {"base": config.base, "max_seq_length": b.max_seq_length},
-        "data": {"recipe": config.recipe, "data_root": config.data_root, "alpha": config.temperature_alpha},
+        "model": model | ({"tasks": config.task_set} if config.task_set else {}),
+        "data": {"recipe": config.recipe, "data_root": config.data_root, "alpha": config.temperature_alpha,
+                 "ratios": config.ratios, "tasks": config.task_set},
         "train": {
             "output_dir": str(out),
             "batch_size": b.batch_size,
@@ -152,22 +157,19 @@ def build_model(
 
 
 def _train_separate(config: PipelineConfig, variant: Variant, seed: int, folder: Path) -> tuple[str, dict[str, Any]]:
-    """One model per task group; the budget (steps) is split between them so examples seen match."""
-    from mote.train.run import group_by_task, load_data, train
+    """One model per task group; the budget (steps) is split exactly between them so examples seen match."""
+    from mote.train.run import train
 
     cfg = _train_config(config, variant, seed, folder / "train")
-    groups = group_by_task(load_data(cfg))
-    steps = max(1, config.budget.max_steps // len(groups))
-    cfg.train.max_steps = steps
-    cfg.train.save_steps = max(10, steps // 2)
-    cfg.train.logging_steps = max(1, steps // 10)
+    cfg.train.split_budget = True
     summary = train(cfg, resume=True)
     models = {task: str(folder / "train" / "separate" / task / "final") for task in summary["models"]}
     return str(folder / "train" / "separate"), {
         "train_seconds": sum(s["train_seconds"] for s in summary["models"].values()),
         "examples_seen": sum(s["examples_seen"] for s in summary["models"].values()),
         "models": models,
-        "steps_per_model": steps,
+        "steps_per_model": {t: s["steps"] for t, s in summary["models"].items()},
+        "precision": next(iter(summary["models"].values())).get("precision"),
     }
 
 

@@ -56,6 +56,12 @@ TRAINING: tuple[Variant, ...] = (
         {**INSTRUCTED, "data": {"sampling": "temperature"}},
     ),
     Variant(
+        "joint-ratio",
+        "train",
+        "joint with instructions, ratio resampling (target share per task; default equal)",
+        {**INSTRUCTED, "data": {"sampling": "ratio"}},
+    ),
+    Variant(
         "mote-static",
         "train",
         "MoTE, one training setting for all tasks (ablation)",

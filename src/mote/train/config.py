@@ -59,14 +59,25 @@ class ModelSection(_Strict):
     layers: str | list[int] = Field("every-other", description="Blocks to up-cycle (mode mote).")
     tasks: list[str] = Field(default_factory=lambda: TaskSet().names, description="Task set (route keys).")
     instruction_overrides: dict[str, str] = Field(default_factory=dict, description="Task -> instruction prefix.")
+    serves: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Task -> extra MTEB task types it serves (out-of-scope types, e.g. classification: [STS]).",
+    )
     max_seq_length: int = Field(128, ge=8, description="Training truncation length.")
 
 
 class DataSection(_Strict):
     recipe: str = Field(..., description="Data recipe YAML (see recipes/).")
     data_root: str | None = Field(None, description="Folder the recipe's paths are relative to (default: recipe's).")
-    sampling: Literal["proportional", "round-robin", "temperature"] = Field("proportional")
+    sampling: Literal["proportional", "round-robin", "temperature", "ratio"] = Field("proportional")
     alpha: float = Field(0.5, ge=0, le=1, description="Temperature sampling: P(dataset) ~ size**alpha.")
+    ratios: dict[str, float] | None = Field(
+        None, description="Ratio sampling: target share per dataset or task name (empty: equal per task)."
+    )
+    tasks: list[str] | None = Field(
+        None, description="Train only on the recipe's datasets of these tasks (default: all; each must be in "
+        "model.tasks)."
+    )
     max_examples_per_dataset: int | None = Field(None, ge=1, description="Cap per dataset (after the recipe).")
 
 
@@ -90,6 +101,10 @@ class TrainSection(_Strict):
     save_total_limit: int = Field(2, ge=1)
     logging_steps: int = Field(5, ge=1)
     static: bool = Field(False, description="Ablation: one setting (the 'default' task's) for all tasks.")
+    split_budget: bool = Field(
+        False, description="Mode separate: max_steps is the TOTAL budget, split exactly over the task models "
+        "(default: each task model trains max_steps)."
+    )
     dataloader_drop_last: bool = True
 
     @model_validator(mode="before")
@@ -113,6 +128,12 @@ class TrainConfig(_Strict):
         for name in self.tasks:
             if name not in self.model.tasks:
                 raise unknown_name("task in 'tasks'", name, self.model.tasks)
+        for name in self.data.tasks or []:
+            if name not in self.model.tasks:
+                raise unknown_name("task in data.tasks", name, self.model.tasks)
+        for name in self.model.serves:
+            if name not in self.model.tasks:
+                raise unknown_name("task in model.serves", name, self.model.tasks)
         if self.train.mini_batch_size and self.train.mini_batch_size > self.train.batch_size:
             raise ValueError(
                 f"train.mini_batch_size ({self.train.mini_batch_size}) must be <= train.batch_size "

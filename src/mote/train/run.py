@@ -29,7 +29,12 @@ from mote.train.callbacks import JsonlMetrics, loss_curve_summary
 from mote.train.collator import MoteDataCollator
 from mote.train.config import TrainConfig
 from mote.train.datasets import prepare
-from mote.train.sampler import TemperatureBatchSampler, no_duplicates_sampler
+from mote.train.sampler import (
+    TemperatureBatchSampler,
+    WeightedBatchSampler,
+    no_duplicates_sampler,
+    ratio_probabilities,
+)
 from mote.train.trainer import BATCHES_FILE, MoteTrainer
 
 log = logging.getLogger(__name__)
@@ -37,7 +42,7 @@ CONFIG_FILE = "mote_train_config.yaml"
 
 
 def task_set(config: TrainConfig) -> TaskSet:
-    return TaskSet.from_names(config.model.tasks, config.model.instruction_overrides)
+    return TaskSet.from_names(config.model.tasks, config.model.instruction_overrides, serves=config.model.serves)
 
 
 def load_data(config: TrainConfig) -> dict[str, Dataset]:
@@ -49,6 +54,22 @@ def load_data(config: TrainConfig) -> dict[str, Dataset]:
     if cap:
         datasets = {k: d.select(range(min(cap, len(d)))) for k, d in datasets.items()}
     return datasets
+
+
+def select_tasks(datasets: dict[str, Dataset], config: TrainConfig) -> dict[str, Dataset]:
+    """Keep the datasets of ``data.tasks`` (default: all). A dataset whose task is not in ``model.tasks``
+    is an error naming both fixes, never a silent drop."""
+    wanted = config.data.tasks
+    if wanted is None:
+        return datasets
+    groups = group_by_task(datasets)
+    kept = {name: ds for task, group in groups.items() if task in wanted for name, ds in group.items()}
+    dropped = sorted(name for task, group in groups.items() if task not in wanted for name in group)
+    if dropped:
+        log.info("data.tasks %s: leaving out %s", wanted, dropped)
+    if not kept:
+        raise ValueError(f"data.tasks {wanted} keeps none of the recipe's datasets (their tasks: {sorted(groups)}).")
+    return kept
 
 
 def build_model(config: TrainConfig, tasks: TaskSet) -> SentenceTransformer:
@@ -75,6 +96,7 @@ def training_arguments(
         "proportional": MultiDatasetBatchSamplers.PROPORTIONAL,
         "round-robin": MultiDatasetBatchSamplers.ROUND_ROBIN,
         "temperature": functools.partial(TemperatureBatchSampler, alpha=config.data.alpha),
+        "ratio": MultiDatasetBatchSamplers.PROPORTIONAL,  # replaced in _fit, once the datasets are known
     }[config.data.sampling]
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     return SentenceTransformerTrainingArguments(
@@ -119,6 +141,13 @@ def _fit(
     args = training_arguments(config, output_dir, rt)
     args.router_mapping = prepared.router_mapping
     args.prompts = prepared.prompts
+    if config.data.sampling == "ratio":
+        names = list(prepared.datasets)
+        probabilities = ratio_probabilities(
+            names, [len(prepared.datasets[n]) for n in names], prepared.task_of, config.data.ratios
+        )
+        log.info("ratio sampling: %s", {n: round(p, 4) for n, p in zip(names, probabilities, strict=True)})
+        args.multi_dataset_batch_sampler = functools.partial(WeightedBatchSampler, probabilities=probabilities)
     collator = MoteDataCollator(
         preprocess_fn=model.preprocess,
         router_mapping=args.router_mapping,
@@ -192,18 +221,37 @@ def train(
     ``callbacks`` are extra transformers ``TrainerCallback`` objects."""
     setup(config.train.precision, config.train.device, config.train.threads, what="train")
     tasks = task_set(config)
-    raw = datasets if datasets is not None else load_data(config)
+    raw = select_tasks(datasets if datasets is not None else load_data(config), config)
     out = Path(config.train.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / CONFIG_FILE, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     if config.model.mode != "separate":
         return _fit(config, build_model(config, tasks), raw, tasks, out, resume, callbacks)
     summaries = {}
-    for task, group in group_by_task(raw).items():
+    groups = group_by_task(raw)
+    steps = split_steps(config.train.max_steps, sorted(groups)) if config.train.split_budget else {}
+    for task, group in groups.items():
         log.info("separate: training the %r model on %s", task, sorted(group))
         model = build_model(config, tasks)
-        summaries[task] = _fit(config, model, group, tasks, out / "separate" / task, resume, callbacks)
+        cfg = config
+        if steps:  # this model's share of the budget, its checkpoints and logs scaled to it
+            n = steps[task]
+            cfg = config.model_copy(deep=True)
+            cfg.train.max_steps = n
+            cfg.train.save_steps = min(config.train.save_steps, max(1, n // 2))
+            cfg.train.logging_steps = min(config.train.logging_steps, max(1, n // 10))
+        summaries[task] = _fit(cfg, model, group, tasks, out / "separate" / task, resume, callbacks)
     return {"mode": "separate", "models": summaries}
+
+
+def split_steps(total: int, tasks: list[str]) -> dict[str, int]:
+    """``total`` optimizer steps split over the task models exactly: the remainder goes one step each to the
+    first tasks (sorted), so the steps sum to ``total``."""
+    if total < len(tasks):
+        raise ValueError(f"train.max_steps {total} cannot be split over {len(tasks)} task models ({tasks}); "
+                         f"give at least {len(tasks)} steps or set train.split_budget=false.")
+    q, r = divmod(total, len(tasks))
+    return {t: q + (1 if i < r else 0) for i, t in enumerate(sorted(tasks))}
 
 
 def group_by_task(raw: dict[str, Dataset]) -> dict[str, dict[str, Dataset]]:

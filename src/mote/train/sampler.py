@@ -1,19 +1,25 @@
-"""Temperature resampling across datasets (the data-imbalance baseline of the Self Positioning paper).
+"""Resampling across datasets: the data-imbalance baselines of the Self Positioning paper.
 
-sentence-transformers ships proportional and round-robin multi-dataset samplers; this adds
-P(dataset i) ~ n_i ** alpha (alpha=1: proportional, alpha=0: uniform), drawing batches with a seeded
-generator and restarting a dataset's sampler when it runs out (small datasets are repeated).
+sentence-transformers ships proportional and round-robin multi-dataset samplers; this adds two that draw
+each batch's dataset with a seeded generator, restarting a dataset's sampler when it runs out (small
+datasets are up-sampled, large ones down-sampled):
+
+* temperature: P(dataset i) ~ n_i ** alpha (alpha=1: proportional, alpha=0: uniform);
+* ratio: P(dataset i) set by target ratios per dataset or per task (a task's share split over its
+  datasets by size); no ratios = an equal share per task.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import accumulate
 from typing import Any
 
 import torch
 from sentence_transformers.base.sampler import MultiDatasetDefaultBatchSampler, NoDuplicatesBatchSampler
 from torch.utils.data import BatchSampler, ConcatDataset
+
+from mote._errors import unknown_name
 
 
 def no_duplicates_sampler(dataset: Any, *args: Any, **kwargs: Any) -> NoDuplicatesBatchSampler:
@@ -36,8 +42,42 @@ def temperature_probabilities(sizes: list[int], alpha: float) -> list[float]:
     return [w / total for w in weights]
 
 
-class TemperatureBatchSampler(MultiDatasetDefaultBatchSampler):
-    """Yields ``len(self)`` batches (as many as the proportional sampler), dataset drawn ~ n_i ** alpha."""
+def ratio_probabilities(
+    names: Sequence[str], sizes: Sequence[int], task_of: Mapping[str, str], ratios: Mapping[str, float] | None
+) -> list[float]:
+    """P(dataset) from target ratios keyed by dataset or task name (normalised; a task's ratio is split over
+    its datasets in proportion to their sizes). ``None``/empty: every task the same share."""
+    tasks = [task_of.get(n, n) for n in names]
+    if not ratios:
+        ratios = dict.fromkeys(tasks, 1.0)
+    known = {*names, *tasks}
+    for key, value in ratios.items():
+        if key not in known:
+            raise unknown_name("dataset or task in data.ratios", key, sorted(known))
+        if not value >= 0:
+            raise ValueError(f"data.ratios[{key!r}] must be >= 0, got {value}.")
+    weights = []
+    for name, task, size in zip(names, tasks, sizes, strict=True):
+        if name in ratios:
+            weights.append(float(ratios[name]))
+        elif task in ratios:
+            task_total = sum(s for n, t, s in zip(names, tasks, sizes, strict=True) if t == task and n not in ratios)
+            weights.append(float(ratios[task]) * size / task_total if task_total else 0.0)
+        else:
+            missing = sorted({t for n, t in zip(names, tasks, strict=True) if n not in ratios and t not in ratios})
+            raise ValueError(
+                f"data.ratios gives no ratio for dataset {name!r} (task {task!r}). Give a ratio for every task or "
+                f"dataset; missing tasks: {missing}. Or leave data.ratios empty for an equal share per task."
+            )
+    total = sum(weights)
+    if total <= 0:
+        raise ValueError(f"data.ratios sum to 0 over the datasets {list(names)}; give at least one positive ratio.")
+    return [w / total for w in weights]
+
+
+class WeightedBatchSampler(MultiDatasetDefaultBatchSampler):
+    """Yields ``len(self)`` batches (as many as the proportional sampler), dataset ``i`` drawn with
+    probability ``probabilities[i]`` (in the order of the training datasets)."""
 
     def __init__(
         self,
@@ -45,11 +85,12 @@ class TemperatureBatchSampler(MultiDatasetDefaultBatchSampler):
         batch_samplers: list[BatchSampler],
         generator: torch.Generator | None = None,
         seed: int = 0,
-        alpha: float = 0.5,
+        probabilities: Sequence[float] = (),
     ) -> None:
         super().__init__(dataset, batch_samplers, generator=generator, seed=seed)
-        self.alpha = alpha
-        self.probabilities = temperature_probabilities([len(d) for d in dataset.datasets], alpha)  # type: ignore[arg-type]
+        if len(probabilities) != len(batch_samplers):
+            raise ValueError(f"{len(probabilities)} probabilities for {len(batch_samplers)} datasets.")
+        self.probabilities = list(probabilities)
 
     def __iter__(self) -> Iterator[list[int]]:
         gen = torch.Generator().manual_seed(self.seed + self.epoch)
@@ -67,3 +108,19 @@ class TemperatureBatchSampler(MultiDatasetDefaultBatchSampler):
 
     def __len__(self) -> int:
         return sum(len(s) for s in self.batch_samplers)
+
+
+class TemperatureBatchSampler(WeightedBatchSampler):
+    """Dataset drawn ~ n_i ** alpha."""
+
+    def __init__(
+        self,
+        dataset: ConcatDataset,  # type: ignore[type-arg]
+        batch_samplers: list[BatchSampler],
+        generator: torch.Generator | None = None,
+        seed: int = 0,
+        alpha: float = 0.5,
+    ) -> None:
+        sizes = [len(d) for d in dataset.datasets]  # type: ignore[arg-type]
+        super().__init__(dataset, batch_samplers, generator, seed, temperature_probabilities(sizes, alpha))
+        self.alpha = alpha
