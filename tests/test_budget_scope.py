@@ -109,3 +109,25 @@ def test_pipeline_task_set_validation() -> None:
     with pytest.raises(ValueError, match="Unknown task in 'tasks'"):
         PipelineConfig.model_validate({"recipe": "r", "output_dir": "o", "task_set": ["query", "document"],
                                        "tasks": {"similarity": {}}})
+
+
+def test_every_preset_config_loads() -> None:
+    from mote.pipeline.config import load_pipeline_config
+    from mote.train.config import load_config
+
+    repo = Path(__file__).resolve().parents[1]
+    for path in sorted((repo / "configs").glob("pipeline-*.yaml")):
+        load_pipeline_config(path)
+    for path in sorted((repo / "configs").glob("train-*.yaml")):
+        load_config(path)
+    scope = load_pipeline_config(repo / "configs" / "pipeline-cpu-4experts.yaml")
+    assert "similarity" not in (scope.task_set or []) and scope.serves["classification"][0] == "STS"
+
+
+def test_docs_do_not_claim_the_paper_chose_the_blocks() -> None:
+    from mote.model.upcycle import select_layers
+
+    repo = Path(__file__).resolve().parents[1]
+    readme = (repo / "README.md").read_text()
+    assert "as in the paper: blocks 1, 3, 5" not in readme and "does not say which half" in readme
+    assert select_layers("every-other", 6) == [1, 3, 5] and select_layers("0,2,4", 6) == [0, 2, 4]

@@ -20,8 +20,9 @@ LAYER_PRESETS = ("every-other", "all")
 def select_layers(spec: str | Sequence[int], num_layers: int) -> list[int]:
     """Indices of the blocks to up-cycle.
 
-    ``every-other`` (default, the paper's EOB): the odd indices 1, 3, 5, ... counted from the input, so the
-    last block is included for an even depth (MiniLM-L6: 1, 3, 5); ``all``; ``top-K``: the last K blocks;
+    ``every-other`` (default): the odd indices 1, 3, 5, ... counted from the input, so the last block is
+    included for an even depth (MiniLM-L6: 1, 3, 5). The paper up-cycles every other block (EOB) without
+    saying which half; the odd half is mote's choice. ``all``; ``top-K``: the last K blocks;
     or an explicit list / comma-separated string of indices (negative counts from the end).
     """
     if isinstance(spec, str):
