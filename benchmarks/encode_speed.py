@@ -2,10 +2,11 @@
 
 Dense, MoTE on single-task batches and MoTE on mixed-task batches are timed interleaved in one run
 (round-robin over repeats), batch 64, natural lengths (real sentences and abstracts from ../shared/data
-when present), in fp32 and in bf16 autocast. Peak memory is measured per variant in a fresh subprocess.
+when present), in fp32, in bf16 autocast and in ``auto`` (what mote.runtime resolves on this machine). The
+CPU kind and flags go into the header. Peak memory is measured per variant in a fresh subprocess.
 Writes benchmarks/results/encode_speed.{json,md}.
 
-    python benchmarks/encode_speed.py [--n 512] [--repeats 3]
+    python benchmarks/encode_speed.py [--n 512] [--repeats 3] [--precisions fp32,bf16,auto]
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from _machine import describe, machine_line
 
 from mote.model.resolve import DEFAULT_BASE, resolve_model
 from mote.model.sentence import upcycle
+from mote.runtime import Runtime, resolve
 from mote.tasks import TaskSet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,9 +87,9 @@ def batches(model: SentenceTransformer, texts: list[str], size: int) -> list[dic
     return [model.preprocess(texts[i : i + size]) for i in range(0, len(texts), size)]
 
 
-def run_once(model: SentenceTransformer, feats: list[dict[str, Any]], tasks: list[Any], bf16: bool) -> float:
+def run_once(model: SentenceTransformer, feats: list[dict[str, Any]], tasks: list[Any], rt: Runtime) -> float:
     start = time.perf_counter()
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with torch.inference_mode(), rt.autocast():
         for f, t in zip(feats, tasks, strict=True):
             model(dict(f), **({"task": t} if t is not None else {}))
     return time.perf_counter() - start
@@ -104,23 +106,24 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     mixed = [[names[(i * 7 + j) % len(names)] for j in range(f["input_ids"].shape[0])] for i, f in enumerate(feats)]
     variants = {"dense": (dense, [None] * len(feats)), "mote_single": (moe, single), "mote_mixed": (moe, mixed)}
     results: dict[str, Any] = {}
-    for precision in ("fp32", "bf16"):
-        bf16 = precision == "bf16"
+    for precision in args.precisions.split(","):
+        rt = resolve(precision, "cpu")
         times: dict[str, list[float]] = {k: [] for k in variants}
         for m, t in variants.values():  # warm-up
-            run_once(m, feats[:2], t[:2], bf16)
+            run_once(m, feats[:2], t[:2], rt)
         order = list(variants)
         for r in range(args.repeats):  # interleaved, rotating which variant goes first
             for name in order[r % len(order) :] + order[: r % len(order)]:
                 m, t = variants[name]
-                times[name].append(run_once(m, feats, t, bf16))
+                times[name].append(run_once(m, feats, t, rt))
         med = {k: statistics.median(v) for k, v in times.items()}
-        results[precision] = {
+        label = precision if precision == rt.precision else f"{precision} (-> {rt.precision})"
+        results[label] = {
             k: {"seconds_median": med[k], "seconds_all": times[k], "sentences_per_s": len(texts) / med[k]}
             for k in variants
         }
         for k in ("mote_single", "mote_mixed"):
-            results[precision][k]["ratio_vs_dense"] = med["dense"] / med[k]
+            results[label][k]["ratio_vs_dense"] = med["dense"] / med[k]
     return results
 
 
@@ -147,7 +150,7 @@ def memory_child(variant: str) -> None:
     feats = batches(model, texts, 64)
     tasks: list[Any] = [None] * len(feats) if variant == "dense" else ["query"] * len(feats)
     for f, t in zip(feats, tasks, strict=True):
-        run_once(model, [f], [t], False)
+        run_once(model, [f], [t], Runtime("cpu", "fp32"))
         peak = max(peak, _rss_mib())
     print(peak - baseline)
 
@@ -171,13 +174,15 @@ def write(results: dict[str, Any], mem: dict[str, float], args: argparse.Namespa
         f"median of {args.repeats} interleaved repeats. mote_single: each batch one task (tasks rotate across "
         "batches); mote_mixed: every batch mixes all 5 tasks.",
         "",
-        "| precision | variant | sentences/s | ratio vs dense |",
-        "|---|---|---|---|",
+        "| precision | variant | sentences/s | ratio vs dense | speed vs fp32 |",
+        "|---|---|---|---|---|",
     ]
+    fp32 = results.get("fp32", {})
     for precision, rows in results.items():
         for k, r in rows.items():
             ratio = f"{r['ratio_vs_dense']:.3f}" if "ratio_vs_dense" in r else "1.000"
-            lines.append(f"| {precision} | {k} | {r['sentences_per_s']:.1f} | {ratio} |")
+            vs = f"{r['sentences_per_s'] / fp32[k]['sentences_per_s']:.2f}x" if k in fp32 else "-"
+            lines.append(f"| {precision} | {k} | {r['sentences_per_s']:.1f} | {ratio} | {vs} |")
     lines += [
         "",
         "| variant | parameters (MiB) | peak RSS increase (MiB): load + encode 256 texts, fresh process |",
@@ -194,6 +199,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--precisions", default="fp32,bf16,auto", help="Comma-separated: fp32, bf16, auto.")
     args = parser.parse_args()
     results = measure(args)
     import tempfile

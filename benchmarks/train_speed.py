@@ -7,10 +7,12 @@ Variants (each run trains `--steps` optimizer steps from the packaged all-MiniLM
   joint           mote train, mode joint, no instructions (same inputs as plain_st)
   joint_instr     mote train, mode joint, instructions
   mote            mote train, mode mote (5 tasks, every-other), instructions; query -> document routing
+Each variant runs at every precision in ``--precisions`` (fp32, bf16 autocast, and ``auto``: what
+mote.runtime resolves on this machine); the CPU kind and flags go into the header.
 Targets: joint >= 0.95x plain_st examples/s; mote step time <= 1.05x joint_instr.
 Writes benchmarks/results/train_speed.{json,md}.
 
-    python benchmarks/train_speed.py [--steps 12] [--rounds 3] [--batch-size 32]
+    python benchmarks/train_speed.py [--steps 12] [--rounds 3] [--batch-size 32] [--precisions fp32,bf16,auto]
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from transformers import TrainerCallback
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _machine import describe, machine_line
+
+from mote.runtime import resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -65,7 +69,7 @@ def load_pairs(n: int) -> tuple[list[str], list[str]]:
     return a[:n], b[:n]
 
 
-def run_plain(base: str, data: Dataset, args: argparse.Namespace, out: Path) -> list[float]:
+def run_plain(base: str, data: Dataset, args: argparse.Namespace, out: Path, precision: str) -> list[float]:
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
     from sentence_transformers import SentenceTransformerTrainingArguments as Args
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
@@ -84,7 +88,7 @@ def run_plain(base: str, data: Dataset, args: argparse.Namespace, out: Path) -> 
         report_to="none",
         logging_steps=10**6,
         batch_sampler=no_duplicates_sampler,
-        bf16=args.bf16,
+        bf16=resolve(precision, "cpu").precision == "bf16",
         use_cpu=True,
         seed=42,
         dataloader_drop_last=True,
@@ -101,7 +105,7 @@ def run_plain(base: str, data: Dataset, args: argparse.Namespace, out: Path) -> 
 
 
 def run_mote(
-    mode: str, instructions: bool, base: str, data: Dataset, args: argparse.Namespace, out: Path
+    mode: str, instructions: bool, base: str, data: Dataset, args: argparse.Namespace, out: Path, precision: str
 ) -> list[float]:
     from mote.train.config import TrainConfig
     from mote.train.run import train
@@ -117,7 +121,8 @@ def run_mote(
                 "save_steps": 10**6,
                 "logging_steps": 10**6,
                 "learning_rate": 2e-5,
-                "bf16": args.bf16,
+                "precision": precision,
+                "device": "cpu",
             },
             "tasks": {"query": {"temperature": 0.05, "hard_negatives": 0}},
         }
@@ -134,7 +139,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-seq-length", type=int, default=128)
-    parser.add_argument("--bf16", action="store_true")
+    parser.add_argument("--precisions", default="fp32,bf16,auto", help="Comma-separated: fp32, bf16, auto.")
+    parser.add_argument("--variants", default="plain_st,joint,joint_instr,mote")
     args = parser.parse_args()
 
     from mote.model.resolve import DEFAULT_BASE, resolve_model
@@ -145,28 +151,33 @@ def main() -> None:
     data = Dataset.from_dict(
         {"anchor": a, "positive": p, "anchor_task": ["query"] * n, "positive_task": ["document"] * n}
     )
-    variants = {
-        "plain_st": lambda out: run_plain(base, data, args, out),
-        "joint": lambda out: run_mote("joint", False, base, data, args, out),
-        "joint_instr": lambda out: run_mote("joint", True, base, data, args, out),
-        "mote": lambda out: run_mote("mote", True, base, data, args, out),
+    makers = {
+        "plain_st": lambda out, p: run_plain(base, data, args, out, p),
+        "joint": lambda out, p: run_mote("joint", False, base, data, args, out, p),
+        "joint_instr": lambda out, p: run_mote("joint", True, base, data, args, out, p),
+        "mote": lambda out, p: run_mote("mote", True, base, data, args, out, p),
     }
-    times: dict[str, list[float]] = {k: [] for k in variants}
-    order = list(variants)
-    for r in range(args.rounds):
-        for name in order[r % len(order) :] + order[: r % len(order)]:
+    chosen = args.variants.split(",")
+    labels = {p: p if resolve(p, "cpu").precision == p else f"{p} (-> {resolve(p, 'cpu').precision})"
+              for p in args.precisions.split(",")}
+    jobs = [(v, p) for p in labels for v in chosen]
+    times: dict[str, list[float]] = {f"{v}|{p}": [] for v, p in jobs}
+    for r in range(args.rounds):  # interleaved: every (variant, precision) once per round, rotating the order
+        for v, p in jobs[r % len(jobs) :] + jobs[: r % len(jobs)]:
             with tempfile.TemporaryDirectory() as tmp:
-                times[name] += variants[name](Path(tmp) / name)[args.warmup :]
-            print(f"round {r}: {name} median step {statistics.median(times[name]):.3f}s", flush=True)
-    med = {k: statistics.median(v) for k, v in times.items()}
+                times[f"{v}|{p}"] += makers[v](Path(tmp) / v, p)[args.warmup :]
+            print(f"round {r}: {v} {p} median step {statistics.median(times[f'{v}|{p}']):.3f}s", flush=True)
+    med = {k: statistics.median(t) for k, t in times.items()}
     rows = {
         k: {"step_s_median": med[k], "examples_per_s": args.batch_size / med[k], "steps_timed": len(times[k])}
-        for k in variants
+        for k in times
     }
-    ratios = {
-        "joint_vs_plain_st_throughput": med["plain_st"] / med["joint"],
-        "mote_vs_joint_instr_step_time": med["mote"] / med["joint_instr"],
-    }
+    ratios: dict[str, float] = {}
+    for p in labels:
+        if {"plain_st", "joint"} <= set(chosen):
+            ratios[f"joint_vs_plain_st_throughput|{p}"] = med[f"plain_st|{p}"] / med[f"joint|{p}"]
+        if {"mote", "joint_instr"} <= set(chosen):
+            ratios[f"mote_vs_joint_instr_step_time|{p}"] = med[f"mote|{p}"] / med[f"joint_instr|{p}"]
     machine = describe()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "train_speed.json").write_text(
@@ -179,19 +190,25 @@ def main() -> None:
         "# Training speed: `mote train` vs plain sentence-transformers (MultipleNegativesRankingLoss)",
         "",
         f"Machine: {machine_line(machine)}. all-MiniLM-L6-v2, batch {args.batch_size}, max_seq_length "
-        f"{args.max_seq_length}, STS-B train pairs (natural lengths), {'bf16 autocast' if args.bf16 else 'fp32'}; "
-        f"{args.rounds} interleaved rounds x {args.steps} steps, first {args.warmup} steps of each run dropped.",
+        f"{args.max_seq_length}, STS-B train pairs (natural lengths); {args.rounds} interleaved rounds x "
+        f"{args.steps} steps, first {args.warmup} steps of each run dropped.",
         "",
-        "| variant | median step (s) | examples/s |",
-        "|---|---|---|",
-        *[f"| {k} | {r['step_s_median']:.3f} | {r['examples_per_s']:.1f} |" for k, r in rows.items()],
-        "",
-        f"- joint / plain sentence-transformers throughput: **{ratios['joint_vs_plain_st_throughput']:.3f}** "
-        "(target >= 0.95)",
-        f"- MoTE / joint (with instructions) step time: **{ratios['mote_vs_joint_instr_step_time']:.3f}** "
-        "(target <= 1.05)",
-        "",
+        "| precision | variant | median step (s) | examples/s | speed vs fp32 |",
+        "|---|---|---|---|---|",
     ]
+    for k, r in rows.items():
+        v, p = k.split("|")
+        base_k = f"{v}|fp32"
+        vs = f"{med[base_k] / med[k]:.2f}x" if base_k in med else "-"
+        lines.append(f"| {labels[p]} | {v} | {r['step_s_median']:.3f} | {r['examples_per_s']:.1f} | {vs} |")
+    lines.append("")
+    for k, value in ratios.items():
+        name, p = k.split("|")
+        target = "(target >= 0.95)" if name.startswith("joint") else "(target <= 1.05)"
+        text = "joint / plain sentence-transformers throughput" if name.startswith("joint") else (
+            "MoTE / joint (with instructions) step time")
+        lines.append(f"- {labels[p]}: {text}: **{value:.3f}** {target}")
+    lines.append("")
     (RESULTS / "train_speed.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

@@ -119,3 +119,23 @@ def test_finish_pairs_caps_and_fills_negatives() -> None:
     assert all(
         e.negatives == () for e in finish_pairs(rows, max_examples=None, hard_negatives=0, seed=1, counts=Counter())
     )
+
+
+def test_label_derived_negatives_carry_their_labels_to_the_loss() -> None:
+    """Every hard negative of a label-derived dataset has a known label (so InfoNCE can mask it when it
+    shares another anchor's label), also after cleaning drops a negative."""
+    from mote.train.datasets import _label_ids
+
+    texts = LabelledTexts([f"text {i}" for i in range(12)], [str(i % 3) for i in range(12)])
+    rows = from_labelled(texts, max_examples=None, hard_negatives=2, seed=1, counts=Counter())
+    label_of = dict(zip(texts.texts, texts.labels, strict=True))
+    for e in rows:
+        assert e.negative_labels == tuple(label_of[n] for n in e.negatives) and e.label not in e.negative_labels
+    cleaned = clean_pairs(Pairs([Example("a", "b", ("a", "c"), label="x", negative_labels=("x", "y"))]), Counter())
+    assert cleaned[0].negatives == ("c",) and cleaned[0].negative_labels == ("y",)
+    ds = to_dataset(rows, dataset="d", anchor_task="classification", positive_task="classification")
+    assert ds["negative_labels"] == [list(e.negative_labels) for e in rows]
+    ids = _label_ids(ds, [list(e.negatives) for e in rows], 2)
+    assert all(i >= 0 for row in ids for i in row)  # none unknown
+    names = sorted({*texts.labels})
+    assert [[names[i] for i in row] for row in ids] == [[e.label, *e.negative_labels] for e in rows]

@@ -129,8 +129,8 @@ class TaskSet(BaseModel):
             if n in instructions:
                 base = base.model_copy(update={"instruction": instructions[n]})
             if n in serves:
-                extra = tuple(k for k in serves[n] if k not in base.mteb)
-                base = base.model_copy(update={"mteb": base.mteb + extra, "serves": extra})
+                added = tuple(k for k in serves[n] if k not in base.mteb)
+                base = base.model_copy(update={"mteb": base.mteb + added, "serves": added})
             specs.append(base)
         return cls(tasks=tuple(specs), default_task=default_task)
 

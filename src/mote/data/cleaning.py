@@ -39,13 +39,16 @@ def clean_pairs(pairs: Pairs, counts: Counter[str]) -> list[Example]:
             counts["duplicate"] += 1
             continue
         seen.add(key)
-        negatives = tuple(n.strip() for n in e.negatives if n.strip())
-        if len(negatives) < len(e.negatives):
-            counts["empty hard negative"] += len(e.negatives) - len(negatives)
-        kept = tuple(n for n in negatives if normalise(n) not in key)
-        if len(kept) < len(negatives):
-            counts["hard negative equal to the anchor or positive"] += len(negatives) - len(kept)
-        out.append(replace(e, anchor=anchor, positive=positive, negatives=kept))
+        labels = e.negative_labels if len(e.negative_labels) == len(e.negatives) else (None,) * len(e.negatives)
+        negs = [(n.strip(), lab) for n, lab in zip(e.negatives, labels, strict=True) if n.strip()]
+        if len(negs) < len(e.negatives):
+            counts["empty hard negative"] += len(e.negatives) - len(negs)
+        kept = [(n, lab) for n, lab in negs if normalise(n) not in key]
+        if len(kept) < len(negs):
+            counts["hard negative equal to the anchor or positive"] += len(negs) - len(kept)
+        kept_labels = tuple(lab for _, lab in kept if lab is not None)
+        out.append(replace(e, anchor=anchor, positive=positive, negatives=tuple(n for n, _ in kept),
+                           negative_labels=kept_labels if len(kept_labels) == len(kept) else ()))
     return out
 
 

@@ -46,7 +46,7 @@ def from_labelled(
         else:
             picked = [rng.choice(others) for _ in range(hard_negatives)]
         negatives = tuple(texts.texts[rng.choice(by_label[name])] for name in picked)
-        out.append(Example(texts.texts[i], texts.texts[j], negatives, label=label))
+        out.append(Example(texts.texts[i], texts.texts[j], negatives, label=label, negative_labels=tuple(picked)))
     return out
 
 
@@ -61,7 +61,7 @@ def finish_pairs(
     if max_examples is not None and max_examples < len(keep):
         keep = sorted(rng.sample(keep, max_examples))
     if hard_negatives == 0:
-        return [replace(examples[i], negatives=()) for i in keep]
+        return [replace(examples[i], negatives=(), negative_labels=()) for i in keep]
     out = []
     for i in keep:
         e = examples[i]
@@ -81,5 +81,5 @@ def finish_pairs(
                 f"Could not find {hard_negatives} random negatives for {e.anchor[:60]!r} among {len(examples)} rows; "
                 "lower hard_negatives."
             )
-        out.append(replace(e, negatives=tuple(negatives)))
+        out.append(replace(e, negatives=tuple(negatives), negative_labels=()))
     return out

@@ -24,7 +24,7 @@ from datasets import Dataset, Features, Value
 from datasets import Sequence as SequenceFeature
 
 TEXT_COLUMNS = ("anchor", "positive")
-OPTIONAL_COLUMNS = ("negatives", "score", "label")
+OPTIONAL_COLUMNS = ("negatives", "score", "label", "negative_labels")
 ROUTE_COLUMNS = ("task", "anchor_task", "positive_task", "dataset")
 COLUMNS = TEXT_COLUMNS + OPTIONAL_COLUMNS + ROUTE_COLUMNS
 
@@ -35,6 +35,7 @@ FEATURES = Features(
         "negatives": SequenceFeature(Value("string")),
         "score": Value("float64"),
         "label": Value("string"),
+        "negative_labels": SequenceFeature(Value("string")),
         "task": Value("string"),
         "anchor_task": Value("string"),
         "positive_task": Value("string"),
@@ -52,6 +53,7 @@ class Example:
     negatives: tuple[str, ...] = ()
     score: float | None = None
     label: str | None = None
+    negative_labels: tuple[str, ...] = ()  # label-derived rows: each negative's label (the loss masks by it)
 
     def texts(self) -> tuple[str, ...]:
         return (self.anchor, self.positive, *self.negatives)
@@ -123,6 +125,8 @@ def to_dataset(examples: Sequence[Example], *, dataset: str, anchor_task: str, p
                 "give every row the same number (the recipe pads or trims to hard_negatives)."
             )
         columns["negatives"] = [list(e.negatives) for e in examples]
+        if all(len(e.negative_labels) == len(e.negatives) for e in examples):
+            columns["negative_labels"] = [list(e.negative_labels) for e in examples]
     for name in ("score", "label"):
         values = [getattr(e, name) for e in examples]
         present = sum(v is not None for v in values)

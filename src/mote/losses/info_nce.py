@@ -1,12 +1,17 @@
-"""InfoNCE with in-batch and hard negatives, a per-task temperature, and label-aware masking.
+"""InfoNCE with in-batch and hard negatives, a per-task temperature, and complete label-aware masking.
 
 Each anchor ``a_i`` is scored against every candidate: all positives ``p_j`` in the batch and every hard
-negative ``n_jk``; the target is its own positive. With labels (label-derived pairs: classification,
-clustering), in-batch positives ``p_j`` (j != i) that share the anchor's label are not negatives and are
-masked out, so same-label texts are never pushed apart.
+negative ``n_jk``; the target is its own positive ``p_i``. With labels (label-derived pairs:
+classification, clustering) every candidate whose label equals the anchor's is masked out of the softmax,
+whichever row it belongs to: other rows' positives of the anchor's label, and *any* row's hard negatives of
+the anchor's label (the anchor's own included). Same-label texts are never pushed apart; only the own
+positive is kept as the target. Unknown labels (``-1``, any negative id) never mask.
 
 Inputs (sentence-transformers column order): ``(anchor, positive, negative_1, ..., negative_k)``;
-optional labels: int tensor ``(batch,)``.
+optional labels, an int tensor, either ``(batch,)`` (one label a row: positives carry it, hard negatives
+are unknown) or ``(batch, 1 + k)`` (the row's label, then each hard negative's: complete masking). The
+training data (:func:`mote.train.datasets.to_st_columns`) gives the second form when rows have hard
+negatives.
 Reference: van den Oord et al. 2018 (InfoNCE); Henderson et al. 2017 (in-batch negatives).
 """
 
@@ -20,7 +25,7 @@ import torch.nn.functional as F
 from sentence_transformers.base.losses.gradcache import CachedLossMixin
 from torch import Tensor, nn
 
-from mote.data.masking import same_label_mask
+from mote.data.masking import UNKNOWN, candidate_mask
 
 
 def info_nce_from_embeddings(
@@ -28,23 +33,49 @@ def info_nce_from_embeddings(
     candidates: Tensor,
     temperature: float | Tensor,
     labels: Tensor | None = None,
+    candidate_labels: Tensor | None = None,
 ) -> Tensor:
     """Mean InfoNCE loss.
 
-    anchors: (B, D); candidates: (B * (1 + k), D) = B positives followed by the hard negatives;
-    temperature: a float, or (B,) one per anchor (mixed-task batches); labels: (B,) int or None.
-    Candidate j < B is anchor j's positive.
+    anchors: (B, D); candidates: (C, D), C = B * (1 + k): the B positives (candidate j < B is anchor j's
+    positive), then the hard negatives (``negative_1`` of every row, then ``negative_2`` ...);
+    temperature: a float, or (B,) one per anchor (mixed-task batches);
+    labels: (B,) int label ids of the anchors, or None (no masking);
+    candidate_labels: (C,) int label ids of the candidates; default: the positives carry their row's label
+    and hard negatives are unknown. Ids < 0 are unknown: never masked, never masking.
+    Every candidate j != i with ``candidate_labels[j] == labels[i]`` is removed from anchor i's softmax.
     """
-    b = anchors.shape[0]
+    b, c = anchors.shape[0], candidates.shape[0]
     if isinstance(temperature, Tensor):
         temperature = temperature.view(-1, 1).to(anchors.dtype)
     scores = F.normalize(anchors, dim=-1) @ F.normalize(candidates, dim=-1).T / temperature  # (B, C)
+    if candidate_labels is not None and labels is None:
+        raise ValueError("candidate_labels need the anchors' labels too (labels=...).")
     if labels is not None:
-        mask = torch.zeros_like(scores, dtype=torch.bool)
-        mask[:, :b] = same_label_mask(labels)  # the own positive (diagonal) stays the target
-        scores = scores.masked_fill(mask, float("-inf"))
+        labels = labels.reshape(-1)
+        if labels.shape[0] != b:
+            raise ValueError(f"Got {labels.shape[0]} labels for {b} anchors; expected one label an anchor.")
+        if candidate_labels is None:
+            candidate_labels = torch.cat([labels, labels.new_full((c - b,), UNKNOWN)])
+        candidate_labels = candidate_labels.reshape(-1)
+        if candidate_labels.shape[0] != c:
+            raise ValueError(f"Got {candidate_labels.shape[0]} candidate labels for {c} candidates.")
+        scores = scores.masked_fill(candidate_mask(labels, candidate_labels), float("-inf"))
     target = torch.arange(b, device=scores.device)
     return F.cross_entropy(scores, target)
+
+
+def split_labels(labels: Tensor, n_candidate_columns: int) -> tuple[Tensor, Tensor | None]:
+    """The anchors' ``(B,)`` labels and the candidates' ``(B * columns,)`` labels (or None: the default)
+    from a collated label tensor: ``(B,)`` one a row, or ``(B, columns)`` the row's then each negative's."""
+    if labels.dim() == 1:
+        return labels, None
+    if labels.dim() != 2 or labels.shape[1] != n_candidate_columns:
+        raise ValueError(
+            f"Per-candidate labels must have shape (batch, {n_candidate_columns}) (the row's label, then each "
+            f"hard negative's) for {n_candidate_columns} candidate columns; got {tuple(labels.shape)}."
+        )
+    return labels[:, 0], labels.T.reshape(-1)  # candidates are column-major: positives, negative_1, ...
 
 
 class InfoNCELoss(nn.Module, CachedLossMixin):
@@ -52,6 +83,7 @@ class InfoNCELoss(nn.Module, CachedLossMixin):
 
     ``mini_batch_size``: when set, gradient caching (GradCache) embeds the batch in mini-batches, so the
     contrastive batch is not limited by memory; results equal the uncached loss.
+    Labels: see the module docstring; float labels (scores) are ignored.
     """
 
     def __init__(
@@ -86,8 +118,17 @@ class InfoNCELoss(nn.Module, CachedLossMixin):
         else:
             self._row_temperature = None
 
-    def _labels(self, labels: Tensor | None) -> Tensor | None:
-        return labels if (self.mask_same_label and labels is not None and labels.dtype != torch.float) else None
+    def _labels(self, labels: Tensor | None, n_columns: int) -> tuple[Tensor | None, Tensor | None]:
+        if not self.mask_same_label or labels is None or labels.is_floating_point():
+            return None, None
+        return split_labels(labels, n_columns - 1)
+
+    def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor | None = None) -> Tensor:
+        """The loss of already computed column embeddings ``[anchors, positives, *negatives]``."""
+        labels_, candidate_labels = self._labels(labels, len(embeddings))
+        return info_nce_from_embeddings(
+            embeddings[0], torch.cat(embeddings[1:]), self._temperature(), labels_, candidate_labels
+        )
 
     def forward(self, sentence_features: Iterable[dict[str, Any]], labels: Tensor | None = None) -> Tensor:
         features = list(sentence_features)
@@ -95,13 +136,12 @@ class InfoNCELoss(nn.Module, CachedLossMixin):
         if self.uses_gradient_cache:
             return self.forward_cached(features, labels)
         reps = [self.model(f)["sentence_embedding"] for f in features]
-        return info_nce_from_embeddings(reps[0], torch.cat(reps[1:]), self._temperature(), self._labels(labels))
+        return self.compute_loss_from_embeddings(reps, labels)
 
     def calculate_loss(
         self, reps: list[list[Tensor]], labels: Tensor | None = None, *, with_backward: bool = False
     ) -> Tensor:
-        cols = [torch.cat(r) for r in reps]
-        loss = info_nce_from_embeddings(cols[0], torch.cat(cols[1:]), self._temperature(), self._labels(labels))
+        loss = self.compute_loss_from_embeddings([torch.cat(r) for r in reps], labels)
         if with_backward:
             loss.backward()
             loss = loss.detach()

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from mote._errors import unknown_name
 from mote._yaml import read_yaml_mapping
+from mote.merge.probe import ProbeTaskSettings
 from mote.merge.registry import available_methods, get_method
 from mote.merge.self_positioning import SelfPositioningOptions
 from mote.runtime import DeviceName, Precision
@@ -44,6 +45,12 @@ class ProbeConfig(BaseModel):
         default=True,
         description="Prepend the model's saved prompt named like the anchor's task (anchor_task or task) to the "
         "anchor and like positive_task (or task) to the positive, when the model has such a prompt.",
+    )
+    task_settings: dict[str, ProbeTaskSettings] | None = Field(
+        default=None,
+        description="Task -> the loss it was trained with ({loss, scored_loss, temperature}), used as its probe "
+        "loss. Tasks not listed: the settings saved with the model (mote_train_config.yaml), else infonce at "
+        "0.05 on unscored rows and cosent on scored rows.",
     )
 
 

@@ -2,10 +2,12 @@
 
 Matena & Raffel 2022, "Merging Models with Fisher-Weighted Averaging", arXiv 2111.09832.
 
-The diagonal Fisher is estimated by :func:`mote.merge.stats.diagonal_fisher`: squared gradients of the
-contrastive (InfoNCE, in-batch negatives) loss, averaged over the batches of a probe sample. Deviation from
-the paper: gradients are per batch, not per example (in-batch negatives make a per-example loss depend on
-the batch), so this is the batch empirical Fisher.
+The diagonal Fisher is estimated by :func:`mote.merge.stats.diagonal_fisher`: squared gradients of each
+probe batch's task loss (the task's training objective: CoSENT/AnglE on scored pairs, InfoNCE with in-batch
+negatives and same-label masking otherwise, see :func:`mote.merge.probe.batch_loss`), averaged over the
+batches of a probe sample. Deviation from the paper: gradients are per batch, not per example (in-batch
+negatives and CoSENT's pairwise ranking make a per-example loss depend on the batch), so this is the batch
+empirical Fisher.
 """
 
 from __future__ import annotations

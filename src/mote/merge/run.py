@@ -32,7 +32,14 @@ from mote._yaml import apply_overrides
 from mote.merge.config import SELF_POSITIONING, MergeConfig, load_merge_config
 from mote.merge.engine import merge_state_dicts
 from mote.merge.experts import merge_experts
-from mote.merge.probe import ProbeExample, backbone, load_probe_jsonl, module_prefix
+from mote.merge.probe import (
+    ProbeExample,
+    ProbeTaskSettings,
+    backbone,
+    load_probe_jsonl,
+    module_prefix,
+    with_task_settings,
+)
 from mote.merge.registry import get_method
 from mote.merge.self_positioning import SelfPositioningOptions, self_position
 from mote.merge.state import INDEX, WEIGHTS, LazyStateDict, save_state, weights_dir
@@ -71,14 +78,14 @@ def _run_dense(cfg: MergeConfig, start: float) -> Path:
     base_dir = Path(resolve_model(cfg.base))
     model_dirs = [resolve_model(m) for m in cfg.models]
     prompts = merged_prompts(base_dir, model_dirs)
-    probe = _probe(cfg, prompts)
+    probe, probe_losses = _probe(cfg, prompts, model_dirs)
     merged, report = merge_models(base_dir, model_dirs, cfg.method, cfg.parameters, probe, cfg.model_tasks,
                                   cfg.progress, cfg.device)
     with atomic_dir(cfg.out, overwrite=cfg.overwrite) as tmp:
         shutil.copytree(base_dir, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*SKIP_FILES))
         _set_prompts(tmp, prompts)
         save_state(weights_dir(tmp) / WEIGHTS, merged)
-        _write_report(tmp, cfg, report, start)
+        _write_report(tmp, cfg, {**report, "probe_losses": probe_losses}, start)
     return Path(cfg.out)
 
 
@@ -156,12 +163,12 @@ def _dense_stats(
 def _run_mote(cfg: MergeConfig, start: float) -> Path:
     assert cfg.mote_model is not None
     model = load(cfg.mote_model, device=cfg.device)
-    probe = _probe(cfg, {k: v or "" for k, v in model.prompts.items()})
+    probe, probe_losses = _probe(cfg, {k: v or "" for k, v in model.prompts.items()}, [_folder(cfg.mote_model)])
     parameters = {"progress": cfg.progress, **cfg.parameters} if cfg.method == SELF_POSITIONING else cfg.parameters
     result = merge_experts(model, cfg.method, parameters, probe=probe, base_ref=cfg.base)
     with atomic_dir(cfg.out, overwrite=cfg.overwrite) as tmp:
         result.model.save(str(tmp))
-        _write_report(tmp, cfg, result.report, start)
+        _write_report(tmp, cfg, {**result.report, "probe_losses": probe_losses}, start)
     return Path(cfg.out)
 
 
@@ -192,7 +199,7 @@ def _set_prompts(folder: Path, prompts: Mapping[str, str]) -> None:
     path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
-def with_prompts(examples: Sequence[ProbeExample], prompts: Mapping[str, str]) -> list[dict[str, str]]:
+def with_prompts(examples: Sequence[ProbeExample], prompts: Mapping[str, str]) -> list[dict[str, Any]]:
     """Prepend the prompt of the anchor's (``anchor_task`` or ``task``) and positive's route to each text."""
     out = []
     for ex in examples:
@@ -203,11 +210,65 @@ def with_prompts(examples: Sequence[ProbeExample], prompts: Mapping[str, str]) -
     return out
 
 
-def _probe(cfg: MergeConfig, prompts: Mapping[str, str]) -> list[dict[str, str]] | None:
+def _probe(
+    cfg: MergeConfig, prompts: Mapping[str, str], model_dirs: Sequence[str | Path | None] = ()
+) -> tuple[list[dict[str, Any]] | None, dict[str, Any] | None]:
+    """The probe rows, each carrying its task's training loss settings, and a report of those settings.
+
+    A task's settings: ``probe.task_settings``, else the training config saved with the first of
+    ``model_dirs`` that has one (``mote_train_config.yaml``), else none (the probe's defaults).
+    """
     if cfg.probe is None:
-        return None
+        return None, None
     examples = load_probe_jsonl(cfg.probe.jsonl, cfg.probe.size, cfg.probe.seed, cfg.probe.tasks)
-    return with_prompts(examples, prompts) if cfg.probe.prompts else examples
+    tasks = sorted({ex["task"] for ex in examples})
+    settings: dict[str, ProbeTaskSettings] = {}
+    sources = []
+    trained = _trained_task_settings(model_dirs, [t for t in tasks if t not in (cfg.probe.task_settings or {})])
+    if trained is not None:
+        settings.update(trained[0])
+        sources.append(trained[1])
+    given = {t: s for t, s in (cfg.probe.task_settings or {}).items() if t in tasks}
+    if given:
+        settings.update(given)
+        sources.insert(0, "probe.task_settings")
+    examples = with_task_settings(examples, settings)
+    used = {"source": "; ".join(sources) or "defaults",
+            "settings": {t: s.model_dump() for t, s in sorted(settings.items())}}
+    return (with_prompts(examples, prompts) if cfg.probe.prompts else examples), used
+
+
+def _folder(reference: str) -> str | None:
+    try:
+        return resolve_model(reference)
+    except (OSError, ValueError):
+        return None
+
+
+def _trained_task_settings(
+    model_dirs: Sequence[str | Path | None], tasks: Sequence[str]
+) -> tuple[dict[str, ProbeTaskSettings], str] | None:
+    """Each task's loss settings from the first training config saved with a model (None when none is)."""
+    if not tasks:
+        return None
+    import logging
+
+    from mote.train.config import TrainConfig
+    from mote.train.run import CONFIG_FILE
+
+    for folder in model_dirs:
+        path = Path(folder) / CONFIG_FILE if folder is not None else None
+        if path is None or not path.is_file():
+            continue
+        try:
+            config = TrainConfig.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        except (ValueError, yaml.YAMLError) as e:
+            logging.getLogger(__name__).warning(
+                "Probe losses: cannot read the training config %s (%s); using the defaults.", path, e
+            )
+            return None
+        return {t: ProbeTaskSettings.from_training(config.task_training(t)) for t in tasks}, str(path)
+    return None
 
 
 def peak_rss_bytes() -> int:

@@ -7,8 +7,10 @@ Learned: N positive task weights ``a_i = exp(u_i)`` (one set per layer with ``pe
 and one global scale ``lambda = exp(v)``: N+1 scalars (G*N+1 per layer). The direction is the weighted
 iterative SLERP of the task vectors (``direction: linear``: their weighted average), computed exactly in
 the span from the Gram matrix (:mod:`mote.merge.direction`); the merged model is
-``theta_0 + lambda * V_(1..N)``. Objective: mean InfoNCE (in-batch negatives) of the merged model on
-single-task probe batches, plus ``mu * lambda``. Only the scalars carry gradients: the merged tensors are
+``theta_0 + lambda * V_(1..N)``. Objective: the mean training loss of the merged model on single-task
+probe batches (each task's own objective and temperature, :func:`mote.merge.probe.batch_loss`: CoSENT/AnglE
+on scored pairs, InfoNCE with in-batch negatives and same-label masking on the others), plus
+``mu * lambda``. Only the scalars carry gradients: the merged tensors are
 passed to the sentence-transformers model through ``torch.func.functional_call``; its weights never change.
 
 Deviation from the notes' formula: there the SLERP coefficient of ``V_i`` is ``sin(a_j/(a_i+a_j) alpha)``,
@@ -31,7 +33,15 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from mote.merge.direction import gram_matrix, linear_coefficients, slerp_coefficients
-from mote.merge.probe import ProbeExample, batch_loss, check_probe, frozen, probe_loss, sampled_batches
+from mote.merge.probe import (
+    ProbeExample,
+    TaskSettings,
+    batch_loss,
+    check_probe,
+    frozen,
+    probe_loss,
+    sampled_batches,
+)
 
 _LAYER = re.compile(r"(?:^|\.)(?:layer|layers|h|block|blocks)\.(\d+)\.")
 
@@ -52,7 +62,9 @@ class SelfPositioningOptions(BaseModel):
         description="SLERP step k uses t = a_k / (acc + a_k), acc = sum (default) or mean (the notes) of a_<k.",
     )
     mu: float = Field(default=0.01, ge=0, description="Penalty mu * lambda on the scale (the paper: mu < 0.05).")
-    temperature: float = Field(default=0.05, gt=0, description="InfoNCE temperature.")
+    temperature: float = Field(
+        default=0.05, gt=0, description="Temperature of probe tasks without their own (task settings or row fields)."
+    )
     init_lambda: float = Field(default=1.0, gt=0, description="Initial global scale lambda.")
     progress: bool = Field(default=True, description="Show a tqdm bar over steps.")
 
@@ -165,12 +177,15 @@ def self_position(
     probe: Sequence[ProbeExample],
     options: SelfPositioningOptions | None = None,
     prefix: str = "0.model.",
+    task_settings: TaskSettings | None = None,
 ) -> SelfPositioningResult:
     """Learn task weights and lambda; return ``theta_0 + lambda * V`` for the task-vector names.
 
     ``model``: the sentence-transformers model (an ``nn.Module`` whose forward takes tokenized features);
     ``base``: theta_0 by state-dict name; ``vectors``: stacked task vectors ``{name: (N, *shape)}``, in task
-    order; ``prefix``: where those names sit inside ``model`` (``"0.model."`` for a dense ST model).
+    order; ``prefix``: where those names sit inside ``model`` (``"0.model."`` for a dense ST model);
+    ``task_settings``: task -> its training loss settings (:class:`~mote.merge.probe.ProbeTaskSettings`),
+    else the rows' own setting fields, else the defaults.
     Tensors without a task vector keep the model's own values. Weights of ``model`` are never changed.
     """
     opts = options or SelfPositioningOptions()
@@ -179,9 +194,9 @@ def self_position(
     start = time.perf_counter()
     pos = _Positioner(base, vectors, opts, prefix)
     with frozen(model):
-        initial = _probe_loss(model, pos, examples, opts)
-        curve = _optimise(model, pos, examples, opts)
-        final = _probe_loss(model, pos, examples, opts)
+        initial = _probe_loss(model, pos, examples, opts, task_settings)
+        curve = _optimise(model, pos, examples, opts, task_settings)
+        final = _probe_loss(model, pos, examples, opts, task_settings)
     with torch.no_grad():
         coefs = {g: [float(x) for x in c] for g, c in pos.coefficients().items()}
         weights = {g: [float(x) for x in pos.log_weights[i].exp()] for i, g in enumerate(pos.groups)}
@@ -191,20 +206,20 @@ def self_position(
 
 
 def _probe_loss(model: nn.Module, pos: _Positioner, examples: Sequence[ProbeExample],
-                opts: SelfPositioningOptions) -> float:
+                opts: SelfPositioningOptions, task_settings: TaskSettings | None) -> float:
     with torch.no_grad():
-        return probe_loss(model, examples, pos.merged(), opts.batch_size, opts.temperature)
+        return probe_loss(model, examples, pos.merged(), opts.batch_size, opts.temperature, task_settings)
 
 
 def _optimise(model: nn.Module, pos: _Positioner, examples: Sequence[ProbeExample],
-              opts: SelfPositioningOptions) -> list[float]:
+              opts: SelfPositioningOptions, task_settings: TaskSettings | None) -> list[float]:
     optimiser = torch.optim.Adam(pos.parameters(), lr=opts.lr)
     batches = sampled_batches(examples, opts.batch_size, opts.seed)
     curve: list[float] = []
     bar = tqdm(range(opts.steps), desc="self-positioning", disable=not opts.progress)
     for _ in bar:
         optimiser.zero_grad(set_to_none=True)
-        loss = batch_loss(model, next(batches), pos.merged(), opts.temperature)
+        loss = batch_loss(model, next(batches), pos.merged(), opts.temperature, task_settings=task_settings)
         (loss + opts.mu * pos.lam()).backward()
         optimiser.step()
         curve.append(float(loss.detach()))

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from mote.merge.probe import ProbeExample, batch_loss, fixed_batches, frozen
+from mote.merge.probe import ProbeExample, TaskSettings, batch_loss, fixed_batches, frozen
 
 
 def diagonal_fisher(
@@ -25,8 +25,11 @@ def diagonal_fisher(
     batch_size: int = 32,
     temperature: float = 0.05,
     route: bool = False,
+    task_settings: TaskSettings | None = None,
 ) -> dict[str, Tensor]:
-    """Mean over probe batches of the squared gradient of the InfoNCE loss, per parameter in ``names``.
+    """Mean over probe batches of the squared gradient of each batch's task loss (the task's training
+    objective, :func:`mote.merge.probe.batch_loss`: CoSENT/AnglE on scored rows, masked InfoNCE otherwise,
+    the task's temperature; ``temperature`` for tasks without one), per parameter in ``names``.
 
     Parameters that get no gradient have Fisher 0. The model's weights are not changed.
     """
@@ -36,7 +39,7 @@ def diagonal_fisher(
     with frozen(model, trainable=names):
         for batch in batches:
             model.zero_grad(set_to_none=True)
-            batch_loss(model, batch, temperature=temperature, route=route).backward()
+            batch_loss(model, batch, temperature=temperature, route=route, task_settings=task_settings).backward()
             for n in names:
                 grad = params[n].grad
                 if grad is not None:
@@ -72,7 +75,7 @@ def gram_matrices(
 
     with _hooks(modules, linears, hook_for), torch.no_grad(), _mask_capture(model, mask), frozen(model):
         for batch in fixed_batches(examples, batch_size):
-            batch_loss(model, batch, route=route)
+            batch_loss(model, batch, route=route)  # the forward passes feed the hooks; the loss is unused
     missing = sorted(set(linears) - set(sums))
     if missing:
         raise ValueError(f"RegMean: no inputs reached linear layer(s) {missing[:3]}; check the routing/probe tasks.")

@@ -104,7 +104,6 @@ class PipelineConfig(_Strict):
                 raise unknown_name("variant", v, known)
         from mote.merge.config import SELF_POSITIONING
         from mote.merge.registry import available_methods
-
         from mote.tasks import TaskSet
 
         names = self.task_set or TaskSet().names

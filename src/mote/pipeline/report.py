@@ -97,8 +97,8 @@ def to_markdown(rows: dict[str, dict[str, Any]], baseline: str, title: str) -> s
         f"Evaluation max_seq_length: {', '.join(str(x) for x in sorted(lengths, key=str))} (one length "
         "for every variant). Scores are MTEB main scores x 100; ± is the standard deviation over seeds.",
         "'examples seen' is what training consumed (steps x batch; for merges, their source models' total; "
-        "a merge or average adds none). 'train s' is the training wall time of the model (or of the models a merge starts from); 'merge s' is "
-        "the time to average or merge them.",
+        "a merge or average adds none). 'train s' is the training wall time of the model (or of the models a "
+        "merge starts from); 'merge s' is the time to average or merge them.",
         "",
     ]
     return "\n".join(lines)

@@ -181,8 +181,12 @@ def write_probe(config: PipelineConfig, path: Path) -> Path:
 
 
 @functools.lru_cache(maxsize=4)
-def _probe_rows(recipe: str, data_root: str | None, size: int, seed: int) -> tuple[dict[str, str], ...]:
-    """Loaded once per pipeline run (every merge variant and seed shares the probe), not once per merge."""
+def _probe_rows(recipe: str, data_root: str | None, size: int, seed: int) -> tuple[dict[str, Any], ...]:
+    """Loaded once per pipeline run (every merge variant and seed shares the probe), not once per merge.
+
+    Rows keep what the task's training loss needs (``score`` for CoSENT/AnglE, ``label`` and ``dataset``
+    for the same-label mask); each task's share is split evenly over its scored and unscored rows, so
+    every kind the task trained on is probed (at least 2 rows each)."""
     import random
 
     from mote.data.recipe import load_recipe
@@ -191,15 +195,24 @@ def _probe_rows(recipe: str, data_root: str | None, size: int, seed: int) -> tup
     groups = group_by_task(load_recipe(recipe, data_root=data_root))
     rng = random.Random(seed)
     per_task = max(2, size // len(groups))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for task, datasets in sorted(groups.items()):
-        pool = [(name, i) for name, ds in sorted(datasets.items()) for i in range(len(ds))]
-        for name, i in rng.sample(pool, min(per_task, len(pool))):
-            ex = datasets[name][i]
-            rows.append({
-                "anchor": ex["anchor"], "positive": ex["positive"], "task": task,
-                "anchor_task": ex.get("anchor_task") or task, "positive_task": ex.get("positive_task") or task,
-            })
+        kinds: dict[bool, list[tuple[str, int]]] = {}
+        for name, ds in sorted(datasets.items()):
+            kinds.setdefault("score" in ds.column_names, []).extend((name, i) for i in range(len(ds)))
+        share = max(2, per_task // len(kinds))
+        for _, pool in sorted(kinds.items()):
+            for name, i in rng.sample(pool, min(share, len(pool))):
+                ex = datasets[name][i]
+                row: dict[str, Any] = {
+                    "anchor": ex["anchor"], "positive": ex["positive"], "task": task, "dataset": name,
+                    "anchor_task": ex.get("anchor_task") or task, "positive_task": ex.get("positive_task") or task,
+                }
+                if ex.get("score") is not None:
+                    row["score"] = float(ex["score"])
+                if ex.get("label") is not None:
+                    row["label"] = str(ex["label"])
+                rows.append(row)
     return tuple(rows)
 
 

@@ -1,9 +1,17 @@
 """Turn task-tagged example datasets into sentence-transformers training datasets, losses, routes, prompts.
 
 Input rows (see ``mote.data``): ``anchor``, ``positive``, optional ``negatives`` (list), ``score`` or
-``label``, and the route: ``task`` or ``anchor_task``/``positive_task``. Output per dataset: columns
-``anchor, positive, negative_1..k`` (+ ``label`` as int ids, or ``score``), the ST ``router_mapping``
-(column -> task) and ``prompts`` (column -> instruction), and a loss built from the task's settings.
+``label`` (optional ``negative_labels``: each negative's label, parallel to ``negatives``), and the
+route: ``task`` or ``anchor_task``/``positive_task``. Output per dataset: columns
+``anchor, positive, negative_1..k`` (+ ``label`` or ``score``), the ST ``router_mapping`` (column -> task)
+and ``prompts`` (column -> instruction), and a loss built from the task's settings.
+
+Labels reach the loss through sentence-transformers' ``label`` column: one int id a row without hard
+negatives; with k hard negatives, ``[row id, negative_1 id, ..., negative_k id]`` a row, so the collated
+``(B, 1 + k)`` tensor labels every InfoNCE candidate and the same-label mask is complete
+(:mod:`mote.losses.info_nce`). A negative's label comes from ``negative_labels`` when the data has it,
+else from the dataset's own rows (label-derived negatives are texts of the dataset; a text seen as an
+anchor or positive has that row's label); otherwise it is unknown (-1, never masked).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from typing import Any
 from datasets import Dataset
 from torch import nn
 
+from mote.data.masking import UNKNOWN, negative_label_lookup
 from mote.losses import SCORED_LOSSES, get_loss
 from mote.tasks import TaskSet
 from mote.train.config import TrainConfig
@@ -55,9 +64,14 @@ def _routes(ds: Dataset, name: str, tasks: TaskSet) -> tuple[str, str]:
 
 
 def to_st_columns(ds: Dataset, hard_negatives: int, scored: bool) -> Dataset:
-    """Select/rename to the ST column order; labels become int ids; k hard negatives become columns."""
+    """Select/rename to the ST column order; labels become int ids; k hard negatives become columns.
+
+    Labelled rows with k > 0 hard negatives get ``label = [row id, negative ids...]`` (unknown: -1).
+    """
     cols = set(ds.column_names)
     out: dict[str, list[Any]] = {"anchor": list(ds["anchor"]), "positive": list(ds["positive"])}
+    k = 0
+    negs: list[list[str]] = []
     if hard_negatives and not scored and "negatives" in cols:
         negs = [list(n or []) for n in ds["negatives"]]
         k = min(hard_negatives, min((len(n) for n in negs), default=0))
@@ -68,9 +82,30 @@ def to_st_columns(ds: Dataset, hard_negatives: int, scored: bool) -> Dataset:
     if scored:
         out["score"] = [float(s) for s in ds["score"]]
     elif "label" in cols and any(v is not None for v in ds["label"]):
-        ids = {v: i for i, v in enumerate(sorted({str(v) for v in ds["label"]}))}
-        out["label"] = [ids[str(v)] for v in ds["label"]]
+        out["label"] = _label_ids(ds, negs, k)
     return Dataset.from_dict(out)
+
+
+def _label_ids(ds: Dataset, negs: list[list[str]], k: int) -> list[Any]:
+    """Int label ids: one a row (k == 0), or ``[row, negative_1, ..., negative_k]`` a row."""
+    rows = [None if v is None else str(v) for v in ds["label"]]
+    if k == 0:
+        ids = {v: i for i, v in enumerate(sorted({v for v in rows if v is not None}))}
+        return [UNKNOWN if v is None else ids[v] for v in rows]
+    if "negative_labels" in ds.column_names:
+        neg_labels = [[None if v is None else str(v) for v in (n or [])][:k] for n in ds["negative_labels"]]
+        if any(len(n) < k for n in neg_labels):
+            raise ValueError(f"Column 'negative_labels' has fewer than {k} labels in a row; expected one a negative.")
+    else:  # recover each negative's label from the rows it appears in (anchor or positive)
+        known = negative_label_lookup(zip(ds["anchor"], ds["positive"], rows, strict=True))
+        neg_labels = [[known.get(t) for t in n[:k]] for n in negs]
+        found = sum(v is not None for n in neg_labels for v in n)
+        if found < len(neg_labels) * k:
+            log.info("Labels of %d of %d hard negatives recovered from the rows; the rest are unknown (not masked).",
+                     found, len(neg_labels) * k)
+    names = {v for v in rows if v is not None} | {v for n in neg_labels for v in n if v is not None}
+    ids = {v: i for i, v in enumerate(sorted(names))}
+    return [[UNKNOWN if v is None else ids[v] for v in (r, *n)] for r, n in zip(rows, neg_labels, strict=True)]
 
 
 def prepare(
@@ -131,7 +166,7 @@ def _add_mixed(
 
     from mote.train.collator import ROUTE_ANCHOR, ROUTE_CANDIDATES
 
-    parts, label_offset, unlabeled = [], 0, 0
+    built = []
     for name, (ds, anchor_task, positive_task) in group.items():
         settings = config.task_training(anchor_task)
         if "score" in ds.column_names or settings.loss != "infonce" or settings.weight != 1.0:
@@ -139,21 +174,23 @@ def _add_mixed(
                 f"Dataset {name!r} (task {anchor_task!r}) cannot join a mixed batch: mixed batches use InfoNCE on "
                 "unscored pairs with loss weight 1. Set batching: single for this task."
             )
-        part = to_st_columns(ds, settings.hard_negatives, scored=False)
-        if "label" in part.column_names:
-            ids = [v + label_offset for v in part["label"]]
-            label_offset = max(ids) + 1
-        else:  # unique negative ids: never equal to another row's, so nothing is masked
-            ids = [-(unlabeled + i + 1) for i in range(len(part))]
-            unlabeled += len(part)
-        part = part.remove_columns([c for c in part.column_names if c == "label"]).add_column("label", ids)
+        built.append((to_st_columns(ds, settings.hard_negatives, scored=False), anchor_task, positive_task))
+    k = min(sum(c.startswith("negative_") for c in p.column_names) for p, _, _ in built)
+    parts, label_offset = [], 0
+    labelled = any("label" in p.column_names for p, _, _ in built)
+    for part, anchor_task, positive_task in built:
+        part = part.remove_columns([f"negative_{j}" for j in range(k + 1, 65) if f"negative_{j}" in part.column_names])
+        if "label" in part.column_names:  # offset into one id space; per-candidate lists cut to 1 + k
+            rows = [v if isinstance(v, list) else [v] for v in part["label"]]
+            ids = [[x + label_offset if x >= 0 else UNKNOWN for x in r[: 1 + k]] for r in rows]
+            label_offset = max([label_offset - 1, *(x for r in ids for x in r)]) + 1
+        else:  # unknown labels: never masked, never masking
+            ids = [[UNKNOWN] * (1 + k) for _ in range(len(part))]
+        if labelled:
+            column = [r[0] for r in ids] if k == 0 else ids
+            part = part.remove_columns([c for c in part.column_names if c == "label"]).add_column("label", column)
         part = part.add_column(ROUTE_ANCHOR, [tasks.index(anchor_task)] * len(part))
         parts.append(part.add_column(ROUTE_CANDIDATES, [tasks.index(positive_task)] * len(part)))
-    k = min(sum(c.startswith("negative_") for c in p.column_names) for p in parts)
-    parts = [
-        p.remove_columns([f"negative_{j}" for j in range(k + 1, 64) if f"negative_{j}" in p.column_names])
-        for p in parts
-    ]
     prepared.datasets[MIXED] = concatenate_datasets(parts)
     temps = {tasks.index(t): config.task_training(t).temperature for _, t, _ in group.values()}
     prepared.losses[MIXED] = get_loss(
