@@ -23,8 +23,8 @@ setup: $(STAMP)
 
 demo: setup
 	$(PY) examples/demo.py --out demo-out
-	@if [ -d ../shared/data ]; then $(VENV)/bin/mote pipeline configs/pipeline-smoke.yaml; \
-	else echo "../shared/data not found: skipping the pipeline smoke run (needs the real datasets)"; fi
+	@if [ -d ../shared/data ]; then $(VENV)/bin/mote pipeline configs/pipeline-demo.yaml; \
+	else echo "../shared/data not found: skipping the demo pipeline run (needs the real datasets)"; fi
 
 test: setup
 	$(PY) -m pytest -m "not slow" --durations=15
