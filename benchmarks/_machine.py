@@ -25,13 +25,12 @@ def describe() -> dict[str, Any]:
     mem_gib = None
     with contextlib.suppress(ValueError, OSError):
         mem_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    from mote.runtime import available_cores, bf16_probe, cpu_info, resolve
+    from mote.runtime import ISA_CAP_VARIABLES, available_cores, bf16_probe, cpu_info, resolve
 
     info = cpu_info()
     probe = bf16_probe(info)
-    auto = resolve("auto", "auto", probe=probe)
-    caps = {v: os.environ[v] for v in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
-            if os.environ.get(v)}
+    auto = resolve("auto", "cpu", probe=probe)  # these benchmarks run on the CPU
+    caps = {v: os.environ[v] for v in ISA_CAP_VARIABLES if os.environ.get(v)}
     return {
         "cpu": cpu,
         "cpu_kind": info.kind,

@@ -11,7 +11,7 @@ Per kind: the probe's bf16/fp32 speed, what auto resolved to, encode sentences/s
 the median `mote train` step (joint with instructions) at fp32, bf16 and auto, measured side by side.
 Writes benchmarks/results/precision_auto.{json,md}.
 
-    python benchmarks/precision_auto.py [--texts 256] [--steps 6] [--batch-size 16] [--max-seq-length 64]
+    python benchmarks/precision_auto.py [--texts 512] [--steps 8] [--rounds 3] [--batch-size 16] [--max-seq-length 64]
 """
 
 from __future__ import annotations
@@ -61,9 +61,10 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     data = Dataset.from_dict({"anchor": a, "positive": b, "anchor_task": ["query"] * len(a),
                               "positive_task": ["document"] * len(a)})
     steps: dict[str, list[float]] = {p: [] for p in runtimes}
-    for p in runtimes:
-        with tempfile.TemporaryDirectory() as tmp:
-            steps[p] = run_mote("joint", True, base, data, args, Path(tmp) / p, p)[1:]
+    for r in range(args.rounds):  # interleaved rounds, rotating the order
+        for p in list(runtimes)[r % 3 :] + list(runtimes)[: r % 3]:
+            with tempfile.TemporaryDirectory() as tmp:
+                steps[p] += run_mote("joint", True, base, data, args, Path(tmp) / p, p)[1:]
     return {
         "machine": machine,
         "auto_resolved": runtimes["auto"].precision,
@@ -75,9 +76,10 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--texts", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--texts", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-seq-length", type=int, default=64)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -109,9 +111,11 @@ def write(out: dict[str, Any], args: argparse.Namespace) -> None:
         "# `precision: auto` on both CPU kinds: encode and train speed, fp32 vs bf16 vs auto",
         "",
         f"all-MiniLM-L6-v2; encode {args.texts} texts (batch 64, median of {args.repeats}); `mote train` joint with "
-        f"instructions, batch {args.batch_size}, max_seq_length {args.max_seq_length}, median of {args.steps - 1} "
-        "steps after the first. `avx2-capped` imitates an AVX2-only CPU by capping oneDNN and MKL to AVX2 "
-        "(see the script's docstring); it is not a real AVX2 machine.",
+        f"instructions, batch {args.batch_size}, max_seq_length {args.max_seq_length}, median over {args.rounds} "
+        f"interleaved runs of {args.steps} steps (the first step of each dropped). `avx2-capped` imitates an "
+        "AVX2-only CPU by capping oneDNN and MKL to AVX2 (see the script's docstring): the CPU's flags stay, its "
+        "kernels lose bf16; it is not a real AVX2 machine. 'auto vs best' = time of the faster fixed choice / "
+        "time of auto (1.00: auto is as fast as the better of fp32 and bf16; auto and its twin differ by noise).",
         "",
         "| CPU | bf16 probe (x fp32) | auto -> | encode/s fp32 | bf16 | auto | train step s fp32 | bf16 | auto | "
         "auto vs best |",
@@ -121,7 +125,7 @@ def write(out: dict[str, Any], args: argparse.Namespace) -> None:
         e, t = r["encode_sentences_per_s"], r["train_step_s"]
         best = min(t["fp32"], t["bf16"])
         lines.append(
-            f"| {kind} ({r['machine']['cpu_kind']}) | {r['machine']['bf16_probe_speedup']:.2f} | "
+            f"| {kind} (flags: {r['machine']['cpu_kind']}) | {r['machine']['bf16_probe_speedup']:.2f} | "
             f"**{r['auto_resolved']}** | {e['fp32']:.0f} | {e['bf16']:.0f} | {e['auto']:.0f} | {t['fp32']:.3f} | "
             f"{t['bf16']:.3f} | {t['auto']:.3f} | {best / t['auto']:.2f} |"
         )

@@ -2,7 +2,7 @@
 
     python benchmarks/train_losses.py [--steps 200] [--batch-size 16] [--max-seq-length 64]
 
-Runs `mote train configs/train-mote-small.yaml` with those overrides (bf16 autocast) into
+Runs `mote train configs/train-mote-small.yaml` with those overrides (its precision: auto) into
 runs/train-losses, then writes benchmarks/results/train_losses.{json,md}: mean loss per task and per dataset
 over the first and the last quarter of the steps it trained on.
 """
@@ -53,7 +53,8 @@ def main() -> None:
     lines = [
         "# MoTE training on the small shared-data recipe: loss per task, first vs last quarter of steps",
         "",
-        f"`mote train configs/train-mote-small.yaml` with {', '.join(overrides[:3])} (bf16 autocast); "
+        f"`mote train configs/train-mote-small.yaml` with {', '.join(overrides[:3])} (precision "
+        f"{summary.get('precision', 'bf16 autocast (before precision: auto)')}); "
         f"{summary['steps']} steps in {summary['train_seconds']:.0f} s on {machine_line(machine)}.",
         "",
         "| task / dataset | steps | first quarter | last quarter | change |",

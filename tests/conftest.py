@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# the bf16 probe's per-machine cache goes to a throw-away folder, never the user's ~/.cache
+os.environ.setdefault("MOTE_CACHE_DIR", tempfile.mkdtemp(prefix="mote-test-cache-"))
 
 import pytest
 import torch

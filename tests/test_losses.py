@@ -164,6 +164,15 @@ def test_gradient_cache_equals_plain_loss(labels: torch.Tensor) -> None:
         value.backward()  # cached: the hook replays the mini-batches with the cached embedding gradients
         grads.append((float(value.detach()), model.lin.weight.grad.clone(), model.lin.bias.grad.clone()))
     assert abs(grads[0][0] - grads[1][0]) < 1e-5
+    # the cached path against the independent per-pair reference directly
+    with torch.no_grad():
+        torch.manual_seed(1)
+        toy = _Toy()  # the same initial weights as both runs above
+        reps = [toy(f)["sentence_embedding"].double() for f in feats]
+    full = labels if labels.dim() == 2 else torch.stack([labels, *(torch.full_like(labels, -1),) * 2], dim=1)
+    cand = [int(full[r, col]) for col in range(3) for r in range(8)]
+    expected = naive_info_nce(reps[0].tolist(), torch.cat(reps[1:]).tolist(), 0.1, full[:, 0].tolist(), cand)
+    assert abs(grads[1][0] - expected) < 1e-6
     torch.testing.assert_close(grads[0][1], grads[1][1], atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(grads[0][2], grads[1][2], atol=1e-5, rtol=1e-4)
 

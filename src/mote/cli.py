@@ -220,6 +220,7 @@ def evaluate(
     precision: PrecisionOpt = "auto",
     device: DeviceOpt = "auto",
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    bf16: Annotated[bool | None, typer.Option(hidden=True, help="Deprecated: use --precision.")] = None,
 ) -> None:
     """Evaluate through mteb on local data: main score per task, type averages, overall."""
     from mote.evaluate import evaluate as do_evaluate
@@ -237,6 +238,7 @@ def evaluate(
             device=device or "auto",
             batch_size=batch_size,
             progress=typer.echo,
+            bf16=bf16,
         )
     except (ValueError, KeyError, FileNotFoundError) as e:
         _fail(e)

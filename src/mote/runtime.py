@@ -49,6 +49,8 @@ PROBE_SHAPE = (256, 384, 1536)
 PROBE_VERSION = 2
 CPU_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
 OVERRIDE_ENV = "MOTE_CPU_BF16"
+# variables that cap the instruction sets oneDNN / MKL use: they change kernel speed, so the probe's cache key
+ISA_CAP_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 
 
 # -- the CPU ----------------------------------------------------------------------------------------------
@@ -207,7 +209,7 @@ def cache_dir() -> Path:
 
 
 def _probe_key(cpu: CpuInfo) -> str:
-    isa_caps = [os.environ.get(v, "") for v in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")]
+    isa_caps = [os.environ.get(v, "") for v in ISA_CAP_VARIABLES]
     payload = [PROBE_VERSION, cpu.model, sorted(cpu.flags_of_interest().items()), torch.__version__, PROBE_SHAPE,
                isa_caps]
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
@@ -311,7 +313,10 @@ def resolve(precision: str = "auto", device: str = "auto", *, probe: Bf16Probe |
 
 
 def _resolve_cuda(p: str, requested_device: str) -> Runtime:
-    bf16_ok = bool(torch.cuda.is_bf16_supported())
+    try:  # emulated bf16 (pre-Ampere GPUs) is not support: it is the slow path `auto` exists to avoid
+        bf16_ok = bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # older torch: no emulation flag
+        bf16_ok = bool(torch.cuda.is_bf16_supported())
     name = torch.cuda.get_device_name()
     if p == "auto":
         if bf16_ok:
@@ -357,7 +362,6 @@ def announce(rt: Runtime, what: str = "run") -> Runtime:
         log.info("%s: %s", what, rt.describe())
         if rt.warning:
             warnings.warn(rt.warning, RuntimeWarning, stacklevel=3)
-            log.warning(rt.warning)
     return rt
 
 
@@ -392,11 +396,26 @@ def migrate_bf16_key(values: Any, where: str) -> Any:
     return values
 
 
+def precision_from_bf16(bf16: bool | None, precision: str, where: str) -> str:
+    """The deprecated ``bf16=`` keyword / ``--bf16`` flag of the Python API and CLI, read as ``precision``."""
+    if bf16 is None:
+        return precision
+    new = "bf16" if bf16 else "fp32"
+    if precision not in ("auto", new):
+        raise ValueError(f"{where}: give only precision= (bf16= is deprecated), got bf16={bf16} and "
+                         f"precision={precision!r}.")
+    warnings.warn(f"{where}: bf16={bf16} is deprecated; read as precision={new!r}. Use precision='auto' to get "
+                  "bf16 only where this machine runs it natively.", DeprecationWarning, stacklevel=3)
+    return new
+
+
 def system_report(measure_encode: bool = True, seconds: float = 5.0) -> dict[str, Any]:
     """What ``mote doctor`` prints: CPU and flags, chosen device/precision, threads, library versions and
     (optionally) a measured encode rate fp32 vs bf16 on the packaged model."""
     cpu = cpu_info()
     rt = resolve("auto", "auto")
+    if rt.device == "cpu":
+        configure_threads()
     probe = bf16_probe(cpu) if rt.device == "cpu" else None
     config = torch.__config__.show()
     mkl = next((ln.strip(" -") for ln in config.splitlines() if "Math Kernel Library" in ln or "oneMKL" in ln), None)

@@ -25,7 +25,7 @@ from typing_extensions import Unpack
 
 from mote.evaluate.cache import EmbeddingCache, fingerprint_model
 from mote.evaluate.route import Route, Router
-from mote.runtime import announce, resolve
+from mote.runtime import setup
 from mote.tasks import TaskSet
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class MoteEncoder(AbsEncoder):
         device: str = "auto",
         batch_size: int = 64,
     ) -> None:
-        self.runtime = announce(resolve(precision, device), "evaluate")
+        self.runtime = setup(precision, device, what="evaluate")
         self.model = model.to(self.runtime.device)
         self.router = Router.for_model(model, task_set)
         # hashing the weights costs a pass over them: only needed when caching without a folder fingerprint

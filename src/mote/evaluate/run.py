@@ -24,6 +24,7 @@ from mote.evaluate.local_tasks import TaskDef, make_task
 from mote.evaluate.suites import select_tasks
 from mote.evaluate.summary import TaskScore, machine_info, summarize, to_markdown
 from mote.model.io import atomic_write_text
+from mote.runtime import precision_from_bf16
 from mote.tasks import TaskSet
 
 DATA_ROOT_ENV = "MOTE_DATA_ROOT"
@@ -110,6 +111,7 @@ def evaluate(
     task_set: TaskSet | None = None,
     seed: int = 42,
     progress: Callable[[str], None] | None = None,
+    bf16: bool | None = None,
 ) -> dict[str, Any]:
     """Evaluate the model at ``model_path`` on ``suite`` (optionally only ``tasks`` / ``task_types``).
 
@@ -118,6 +120,7 @@ def evaluate(
     machine). ``cache_dir=None`` disables the embedding cache. ``task_set`` routes a dense model derived
     from a MoTE model (averaged, merged) through that task table instead of its saved prompts.
     """
+    precision = precision_from_bf16(bf16, precision, "evaluate()")  # deprecated keyword
     chosen = select_tasks(suite, tasks, task_types)
     root = resolve_data_root(data_root, chosen)
     say = progress or (lambda _msg: None)

@@ -80,7 +80,8 @@ class MergeConfig(BaseModel):
         description="Where probe forward passes run (self_positioning, fisher, regmean): auto|cpu|cuda|mps.",
     )
     precision: Precision = Field(
-        default="auto", description="Autocast of the probe forward passes (see mote.runtime): auto|fp32|bf16|fp16."
+        default="auto",
+        description="Self Positioning's probe passes (see mote.runtime): auto|fp32|bf16|fp16; statistics stay fp32.",
     )
     overwrite: bool = Field(default=False, description="Replace an existing output folder.")
     progress: bool = Field(default=True, description="Show progress bars.")

@@ -12,7 +12,6 @@ merged copy with its gradient: about (N + 3) x the model size.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import resource
 import shutil
@@ -63,11 +62,12 @@ def run_merge(config: MergeConfig | str | Path, overrides: list[str] | None = No
     if Path(cfg.out).exists() and not cfg.overwrite:  # fail before the work, not after
         raise FileExistsError(f"Output folder {cfg.out!r} already exists. Choose another out, or set overwrite: true.")
     start = time.perf_counter()
-    rt = setup(cfg.precision, cfg.device, what="merge")
+    # only the learned merge runs its probe in the chosen precision; statistics (Fisher/RegMean) stay fp32
+    rt = setup(cfg.precision if cfg.method == SELF_POSITIONING else "fp32", cfg.device, what="merge")
     cfg = cfg.model_copy(update={"device": rt.device})
-    # the learned merge's probe passes run in the resolved precision; Fisher/RegMean statistics and the
-    # per-tensor arithmetic stay fp32 (accumulated statistics lose too much in bf16)
-    with rt.autocast() if cfg.method == SELF_POSITIONING else contextlib.nullcontext():
+    # the learned merge's probe passes run in the resolved precision (its merged weights are computed in fp32);
+    # Fisher/RegMean statistics and the per-tensor arithmetic stay fp32 (accumulated statistics lose too much)
+    with rt.autocast():
         if cfg.mote_model is not None:
             return _run_mote(cfg, start)
         return _run_dense(cfg, start)

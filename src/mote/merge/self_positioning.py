@@ -143,7 +143,8 @@ class _Positioner(nn.Module):
         for g, coef in self.coefficients().items():
             for name in self.groups[g]:
                 b, stack = self.base[name], self.vectors[name]  # stack: (N, *shape)
-                value = b.to(stack.dtype) + torch.tensordot(coef.to(stack.device, stack.dtype), stack, dims=1)
+                with torch.autocast(stack.device.type, enabled=False):  # weights stay fp32 under a bf16 probe
+                    value = b.to(stack.dtype) + torch.tensordot(coef.to(stack.device, stack.dtype), stack, dims=1)
                 if detach:
                     out[name] = value.detach().to(device="cpu", dtype=b.dtype)
                 else:

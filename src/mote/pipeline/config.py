@@ -53,9 +53,6 @@ class MergeSection(_Strict):
 
     probe_size: int = Field(256, ge=4, description="Probe examples sampled from the training data, split over tasks.")
     probe_seed: int = Field(0, ge=0)
-    device: DeviceName | None = Field(
-        None, description="Where probe forward passes run (Self Positioning, Fisher, RegMean); default: `device`."
-    )
     parameters: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Per method, parameters replacing the defaults (mote.pipeline.variants.DEFAULT_PARAMETERS).",

@@ -91,7 +91,8 @@ def _merge_settings(config: PipelineConfig, variant: Variant) -> dict[str, Any] 
     if variant.method is None:
         return None
     m = config.merge
-    return {"parameters": config.merge_parameters(variant.method), "probe_size": m.probe_size, "seed": m.probe_seed}
+    return {"parameters": config.merge_parameters(variant.method), "probe_size": m.probe_size, "seed": m.probe_seed,
+            "precision": _resolved(config.budget.precision, config.device)}
 
 
 def _train_config(config: PipelineConfig, variant: Variant, seed: int, out: Path) -> Any:
@@ -230,7 +231,8 @@ def _merge(
         "probe": {"jsonl": str(probe), "size": None},
         "out": str(folder / "model"),
         "overwrite": True,
-        "device": config.merge.device or config.device,
+        "device": config.device,
+        "precision": config.budget.precision,  # a learned merge is training: the budget's precision
     }
     if variant.source == "separate":
         tasks = sorted(src["models"])

@@ -128,6 +128,9 @@ class TrainConfig(_Strict):
         for name in self.tasks:
             if name not in self.model.tasks:
                 raise unknown_name("task in 'tasks'", name, self.model.tasks)
+        if self.data.ratios and self.data.sampling != "ratio":
+            raise ValueError(f"data.ratios is set but data.sampling is {self.data.sampling!r}: the ratios would be "
+                             "ignored. Set data.sampling: ratio, or remove data.ratios.")
         for name in self.data.tasks or []:
             if name not in self.model.tasks:
                 raise unknown_name("task in data.tasks", name, self.model.tasks)

@@ -89,7 +89,8 @@ class WeightedBatchSampler(MultiDatasetDefaultBatchSampler):
     ) -> None:
         super().__init__(dataset, batch_samplers, generator=generator, seed=seed)
         if len(probabilities) != len(batch_samplers):
-            raise ValueError(f"{len(probabilities)} probabilities for {len(batch_samplers)} datasets.")
+            raise ValueError(f"WeightedBatchSampler got {len(probabilities)} probabilities for {len(batch_samplers)} "
+                             "datasets; give one per training dataset, in the order of the datasets.")
         self.probabilities = list(probabilities)
 
     def __iter__(self) -> Iterator[list[int]]:
