@@ -201,7 +201,7 @@ def _checkpoint_to_resume(output_dir: Path, resume: bool) -> str | None:
     last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
     if resume:
         if last is None:
-            log.warning("--resume: no checkpoint in %s; starting from the beginning.", output_dir)
+            log.info("resume: no checkpoint in %s yet; starting from the beginning.", output_dir)
         return last
     if last is not None:
         raise FileExistsError(
