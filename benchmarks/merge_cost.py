@@ -34,8 +34,8 @@ from _machine import describe, machine_line
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 MOTE = str(Path(sys.executable).with_name("mote"))
-DENSE_METHODS = ["linear", "task_arithmetic", "ties", "dare_linear", "dare_ties", "slerp", "slerp_task_vector", "fisher", "regmean",
-                 "self_positioning"]
+DENSE_METHODS = ["linear", "task_arithmetic", "ties", "dare_linear", "dare_ties", "slerp", "slerp_task_vector",
+                 "fisher", "regmean", "self_positioning"]
 PARAMETERS: dict[str, dict[str, Any]] = {  # the pipeline's defaults where it has them
     "task_arithmetic": {"lambda": 0.4},
     "ties": {"density": 0.2, "lambda": 1.0},
