@@ -7,7 +7,7 @@ STAMP := $(VENV)/.mote-installed
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test fidelity lint bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -28,6 +28,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -m "not slow" --durations=15
+
+# the full fidelity gate: every mteb-lite task, SciFact included (several minutes more than `make test`)
+fidelity: setup
+	$(PY) -m pytest tests/test_fidelity.py -m "slow or not slow"
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks examples
