@@ -79,6 +79,11 @@ def test_pipeline_end_to_end_and_cached_rerun(tiny_st_dir: Path, shared_data: Pa
     messages.clear()
     run_pipeline(cfg, say=messages.append)  # everything is cached now
     assert sum("cached" in m for m in messages) == 3
+    # a partial report of a longer matrix builds nothing and names what is missing
+    more = cfg.model_copy(update={"variants": ["base", "mote", "mote-ea", "joint-instr"]})
+    text = run_pipeline(more, say=messages.append, report_only=True).read_text()
+    assert "**PARTIAL REPORT**: 1 job(s) not run yet: joint-instr (seed 42)" in text and "| mote-ea |" in text
+    assert not (tmp_path / "out" / "variants" / "joint-instr").exists()
 
 
 @pytest.mark.shared_data

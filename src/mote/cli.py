@@ -289,6 +289,9 @@ def pipeline(
     only: Annotated[list[str] | None, typer.Option(help="Run only these variants (repeat or comma-separate).")] = None,
     precision: PrecisionOpt = None,
     device: DeviceOpt = None,
+    report_only: Annotated[
+        bool, typer.Option(help="Build nothing: report the finished jobs and list the missing ones.")
+    ] = False,
 ) -> None:
     """Run an experiment matrix (variants x seeds, cached by config hash) and write REPORT.md."""
     from mote.pipeline import load_pipeline_config, run_pipeline
@@ -298,7 +301,7 @@ def pipeline(
             precision, device, precision_keys=["budget.precision", "eval.precision"], device_key="device"
         )
         cfg = load_pipeline_config(config, [*(set_ or []), *extra])
-        report = run_pipeline(cfg, only=_split(only), say=typer.echo)
+        report = run_pipeline(cfg, only=_split(only), say=typer.echo, report_only=report_only)
     except (ValueError, KeyError, FileNotFoundError, FileExistsError, FloatingPointError) as e:
         _fail(e)
     typer.echo(report.read_text(encoding="utf-8"))

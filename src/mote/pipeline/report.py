@@ -198,9 +198,14 @@ def _weights(weights: Any, tasks: Sequence[str]) -> str:
                        for g, ws in weights.items())
 
 
-def write_report(config: Any, results: Sequence[dict[str, Any]], out: Path) -> Path:
+def write_report(
+    config: Any, results: Sequence[dict[str, Any]], out: Path, missing: Sequence[str] = ()
+) -> Path:
     rows = aggregate(results)
     md = to_markdown(rows, config.baseline, f"Pipeline report: {config.name}")
+    if missing:
+        md = md.replace("\n", f"\n\n**PARTIAL REPORT**: {len(missing)} job(s) not run yet: {', '.join(missing)}. "
+                        "Seeds and deltas below cover only the finished jobs.\n", 1)
     md += "\n" + "\n".join(setup_lines(config, results))
     md += "\n## Per task\n\n" + task_table(rows) + "\n"
     md += learned_table(results)

@@ -312,18 +312,37 @@ def run_variant(
     return result
 
 
-def run_pipeline(config: PipelineConfig, only: list[str] | None = None, say: Callable[[str], None] = print) -> Path:
-    """Run every (variant, seed) job (cached), then write REPORT.md, report.json and the plot."""
+def run_pipeline(
+    config: PipelineConfig,
+    only: list[str] | None = None,
+    say: Callable[[str], None] = print,
+    report_only: bool = False,
+) -> Path:
+    """Run every (variant, seed) job (cached), then write REPORT.md, report.json and the plot.
+
+    ``report_only``: build nothing; report the jobs already finished and list the missing ones (a partial
+    report of a long run, honestly labelled)."""
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "pipeline_config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     results: dict[tuple[str, int], dict[str, Any]] = {}
     jobs = plan(config, only)
+    missing: list[str] = []
     for i, (variant, seed) in enumerate(jobs, 1):
+        if report_only:
+            done = Path(config.output_dir) / "variants" / variant.name / (
+                f"seed{seed}-{variant_hash(config, variant, seed)}") / "result.json"
+            if done.is_file():
+                results[(variant.name, seed)] = dict(json.loads(done.read_text()))
+            else:
+                missing.append(f"{variant.name} (seed {seed})")
+            continue
         say(f"[{i}/{len(jobs)}] {variant.name} seed {seed}")
         results[(variant.name, seed)] = run_variant(config, variant, seed, results, say)
+    if report_only:
+        say(f"report only: {len(results)} of {len(jobs)} jobs finished; missing: {', '.join(missing) or 'none'}")
     _name_merge_tasks(results)
-    return write_report(config, list(results.values()), out)
+    return write_report(config, list(results.values()), out, missing=missing)
 
 
 def _name_merge_tasks(results: dict[tuple[str, int], dict[str, Any]]) -> None:
