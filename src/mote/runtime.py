@@ -270,9 +270,6 @@ class Runtime:
     def describe(self) -> str:
         return f"device {self.device}, precision {self.precision} ({self.reason})"
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def check_choice(kind: str, value: str, allowed: tuple[str, ...]) -> str:
     v = str(value).strip().lower()
