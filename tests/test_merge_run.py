@@ -25,7 +25,7 @@ from mote.merge import (
     run_merge,
 )
 from mote.merge.probe import load_probe_jsonl
-from mote.merge.state import LazyStateDict
+from mote.model.weights import LazyStateDict
 from mote.merge.task_vector import is_mergeable
 
 TASKS = ["query", "document", "similarity"]

@@ -27,7 +27,17 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None, example: 
         if not sep:
             hint = f" (e.g. {example})" if example else ""
             raise ValueError(f"Override expects key=value, got {item!r}{hint}.")
-        set_dotted(data, key.strip(), yaml.safe_load(raw))
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise ValueError(
+                f"Override {item!r}: the value {raw!r} is not valid YAML ({problem}). Quote it as a string "
+                f"(--set '{key.strip()}=\"{raw}\"') or complete it (e.g. [1, 2])."
+            ) from None
+        if not key.strip():
+            raise ValueError(f"Override {item!r} has no key before '='; expected key.sub=value.")
+        set_dotted(data, key.strip(), value)
     return data
 
 
@@ -40,6 +50,8 @@ def read_yaml_mapping(
         raise FileNotFoundError(f"{what} file {str(path)!r} does not exist.")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}). Save the file as UTF-8.") from None
     except yaml.YAMLError as e:
         raise ValueError(f"{path}: not valid YAML ({e}).") from None
     if not isinstance(data, dict):

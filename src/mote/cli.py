@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 from pathlib import Path
@@ -31,8 +32,32 @@ def _runtime_overrides(precision: str | None, device: str | None, *, precision_k
     return out + ([f"{device_key}={device}"] if device else [])
 
 
-def _fail(e: Exception) -> None:
-    typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
+# What a user's input or environment can cause: reported as one line and exit code 2, never a traceback.
+# (Model-folder problems are ValueErrors; unreadable, missing, read-only or occupied paths are OSErrors.)
+USER_ERRORS = (ValueError, KeyError, TypeError, OSError, FloatingPointError)
+
+
+def _message(e: BaseException) -> str:
+    """The error's own message; for a bare OS error, the path, the reason and what to do."""
+    if isinstance(e, OSError) and e.strerror and (e.filename or e.filename2) and str(e).startswith("[Errno"):
+        path = e.filename2 or e.filename
+        fix = {
+            errno.EACCES: "Choose a location you can write to, or fix its permissions.",
+            errno.EROFS: "Choose a location on a writable file system.",
+            errno.EPERM: "Choose a location you can write to, or fix its permissions.",
+            errno.ENOSPC: "Free some space or choose another disk.",
+            errno.EISDIR: "Give a file path, not a folder.",
+            errno.ENOTDIR: "A part of the path is a file, not a folder: check the path.",
+            errno.ENOENT: "Check the path.",
+        }.get(e.errno or 0, "Check the path and its permissions.")
+        return f"{e.strerror}: {str(path)!r}. {fix}"
+    if isinstance(e, KeyError) and e.args:
+        return str(e.args[0])
+    return str(e)
+
+
+def _fail(e: BaseException) -> None:
+    typer.secho(f"error: {_message(e)}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2) from None
 
 
@@ -68,7 +93,7 @@ def upcycle(
         instructions = dict(_parse_kv(i) for i in instruction or [])
         task_set = TaskSet.from_names(_split(tasks), instructions, default_task)
         model = do_upcycle(base, task_set, layers=layers, out=out, overwrite=overwrite)
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError, TypeError) as e:
+    except USER_ERRORS as e:
         _fail(e)
     typer.echo(f"Up-cycled {base} -> {out}")
     typer.echo(info(model, out).as_text())
@@ -92,18 +117,19 @@ def encode(
     instruction: Annotated[bool, typer.Option(help="Prepend the task's instruction prefix.")] = True,
     precision: PrecisionOpt = "auto",
     device: DeviceOpt = "auto",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
     """Encode texts with one task's expert and instruction; writes a float32 .npy matrix."""
     import numpy as np
     import torch
 
-    from mote.model.io import ModelFolderError
     from mote.model.sentence import encode as do_encode
     from mote.model.sentence import load
     from mote.runtime import setup
     from mote.textio import read_texts
 
     try:
+        _check_output_file(output, overwrite)
         rt = setup(precision or "auto", device or "auto", what="encode")
         texts = read_texts(input)
         st = load(model, device=rt.device)
@@ -117,13 +143,51 @@ def encode(
                 normalize=normalize,
                 instruction=instruction,
             )
-    except (ValueError, KeyError, FileNotFoundError, ModelFolderError) as e:
+        if not np.isfinite(emb).all():
+            raise FloatingPointError(
+                f"The embeddings of {model!r} hold NaN/inf values; nothing was written to {str(output)!r}. "
+                f"Check the model's weights (mote info {model}) or use --precision fp32."
+            )
+        _write_npy(output, emb.astype(np.float32))
+    except USER_ERRORS as e:
         _fail(e)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp.npy")
-    np.save(tmp, emb.astype(np.float32))
-    tmp.replace(output)
     typer.echo(f"Encoded {len(texts)} inputs (task={task}) -> {output} {tuple(emb.shape)}")
+
+
+def _check_output_file(output: Path, overwrite: bool) -> None:
+    """The one overwrite policy, for files as for model folders: refuse an existing output unless asked."""
+    from mote.model.io import check_writable
+
+    if output.is_dir():
+        raise IsADirectoryError(
+            f"Output {str(output)!r} is a folder; --output takes a .npy file path (e.g. {str(output / 'emb.npy')!r})."
+        )
+    if output.exists() and not overwrite:
+        raise FileExistsError(
+            f"Output file {str(output)!r} already exists. Choose another --output, or pass --overwrite."
+        )
+    check_writable(output.parent, "embeddings")
+
+
+def _write_npy(output: Path, array: object) -> None:
+    """Atomic: a temporary file beside ``output``, then one rename."""
+    import os
+    import tempfile
+
+    import numpy as np
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".npy", dir=output.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, output)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 @app.command()
@@ -136,7 +200,6 @@ def average(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
 ) -> None:
     """Expert Averaging: fold each block's experts into one dense FFN (loads without mote)."""
-    from mote.model.io import ModelFolderError
     from mote.model.sentence import average as do_average
     from mote.model.sentence import info, load
 
@@ -144,7 +207,7 @@ def average(
         st = load(model)
         w = _parse_weights(weights)
         dense = do_average(st, w, out=out, overwrite=overwrite)
-    except (ValueError, KeyError, TypeError, FileExistsError, ModelFolderError) as e:
+    except USER_ERRORS as e:
         _fail(e)
     typer.echo(f"Averaged experts of {model} -> {out} (weights: {weights or 'uniform'})")
     typer.echo(info(dense, out).as_text())
@@ -170,7 +233,6 @@ def info(
     """Architecture, tasks, up-cycled layers, total and active parameters, size on disk."""
     from dataclasses import asdict
 
-    from mote.model.io import ModelFolderError
     from mote.model.resolve import resolve_model
     from mote.model.sentence import info as do_info
     from mote.model.sentence import load
@@ -178,7 +240,7 @@ def info(
     try:
         path = resolve_model(model)
         report = do_info(load(path), path)
-    except (ValueError, FileNotFoundError, ModelFolderError) as e:
+    except USER_ERRORS as e:
         _fail(e)
     typer.echo(json.dumps(asdict(report), indent=2) if as_json else report.as_text())
 
@@ -200,11 +262,11 @@ def train(
     try:
         extra = _runtime_overrides(precision, device, precision_keys=["train.precision"], device_key="train.device")
         cfg = load_config(config, [*(set_ or []), *extra])
-    except (ValueError, FileNotFoundError) as e:
+    except USER_ERRORS as e:
         _fail(e)
     try:
         summary = do_train(cfg, resume=resume)
-    except (ValueError, KeyError, FileExistsError, FileNotFoundError, FloatingPointError) as e:
+    except USER_ERRORS as e:
         _fail(e)
     typer.echo(json.dumps(summary, indent=2, default=str))
 
@@ -240,7 +302,7 @@ def evaluate(
             progress=typer.echo,
             bf16=bf16,
         )
-    except (ValueError, KeyError, FileNotFoundError) as e:
+    except USER_ERRORS as e:
         _fail(e)
     typer.echo(to_markdown(summary))
 
@@ -256,7 +318,7 @@ def compare(
 
     try:
         typer.echo(do_compare(result_dirs, baseline, png=png))
-    except (ValueError, KeyError, FileNotFoundError) as e:
+    except USER_ERRORS as e:
         _fail(e)
 
 
@@ -275,7 +337,7 @@ def merge(
     try:
         extra = _runtime_overrides(precision, device, precision_keys=["precision"], device_key="device")
         out = run_merge(config, overrides=[*(set_ or []), *extra])
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError, TypeError) as e:
+    except USER_ERRORS as e:
         _fail(e)
     typer.echo(f"Merged -> {out} (report: {out / 'merge_report.json'})")
 
@@ -302,7 +364,7 @@ def pipeline(
         )
         cfg = load_pipeline_config(config, [*(set_ or []), *extra])
         report = run_pipeline(cfg, only=_split(only), say=typer.echo, report_only=report_only)
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError, FloatingPointError) as e:
+    except USER_ERRORS as e:
         _fail(e)
     typer.echo(report.read_text(encoding="utf-8"))
     typer.echo(f"Report: {report}")

@@ -6,12 +6,24 @@ import json
 from pathlib import Path
 
 
+def read_utf8(path: str | Path, what: str = "File") -> str:
+    """The text of ``path`` (UTF-8, a BOM dropped); a non-UTF-8 file is an error naming it and the fix."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"{what} {str(path)!r} is not UTF-8 text (byte {e.start}: {e.reason}). Convert it, e.g. "
+            f"iconv -f latin1 -t utf-8 {path} > {path.stem}.utf8{path.suffix}"
+        ) from None
+
+
 def read_texts(path: str | Path, field: str = "text") -> list[str]:
     """Inputs from ``path``; JSONL when the name ends in .jsonl/.json. Errors name the file and line."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Input file {str(path)!r} does not exist.")
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    lines = read_utf8(path, "Input file").splitlines()
     if path.suffix.lower() not in {".jsonl", ".json"}:
         texts = [line for line in lines if line.strip()]
     else:

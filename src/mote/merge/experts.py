@@ -27,11 +27,11 @@ from mote.merge.linear import linear
 from mote.merge.probe import ProbeExample, backbone, check_probe, module_prefix
 from mote.merge.registry import MergeMethod, get_method
 from mote.merge.self_positioning import SelfPositioningOptions, self_position
-from mote.merge.state import LazyStateDict
 from mote.merge.stats import diagonal_fisher, gram_matrices
 from mote.model.hf import MoteModel
 from mote.model.resolve import resolve_model
 from mote.model.sentence import average, mote_model
+from mote.model.weights import LazyStateDict
 
 SELF_POSITIONING = "self_positioning"
 

@@ -38,6 +38,7 @@ from torch.func import functional_call
 from mote._errors import unknown_name
 from mote.data.masking import UNKNOWN
 from mote.losses import LOSSES, SCORED_LOSSES, get_loss
+from mote.textio import read_utf8
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ def load_probe_jsonl(
     if not path.is_file():
         raise FileNotFoundError(f"Probe file {str(path)!r} does not exist.")
     rows: list[dict[str, Any]] = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(read_utf8(path, "Probe file").splitlines(), 1):
         if line.strip():
             try:
                 rows.append(json.loads(line))

@@ -4,7 +4,7 @@ The output folder (written atomically) holds the base's module files (pooling, p
 MoTE input, its dense skeleton), the merged ``model.safetensors``, ``merge_report.json`` (method,
 parameters, learned coefficients, loss curve, wall time, peak RSS) and ``merge_config.yaml``.
 
-Memory: dense merges read every input lazily by tensor name (:class:`~mote.merge.state.LazyStateDict`),
+Memory: dense merges read every input lazily by tensor name (:class:`~mote.model.weights.LazyStateDict`),
 so a per-tensor method holds the output plus one tensor per model; Fisher/RegMean statistics go through
 temporary safetensors files; Self Positioning holds the base model, the N stacked task vectors and one
 merged copy with its gradient: about (N + 3) x the model size.
@@ -41,12 +41,12 @@ from mote.merge.probe import (
 )
 from mote.merge.registry import get_method
 from mote.merge.self_positioning import SelfPositioningOptions, self_position
-from mote.merge.state import INDEX, WEIGHTS, LazyStateDict, save_state, weights_dir
 from mote.merge.stats import diagonal_fisher, gram_matrices
 from mote.merge.task_vector import StateDict, check_compatible, is_mergeable
 from mote.model.io import atomic_dir
 from mote.model.resolve import resolve_model
 from mote.model.sentence import load
+from mote.model.weights import INDEX, WEIGHTS, LazyStateDict, save_state, weights_dir
 from mote.runtime import setup
 
 REPORT = "merge_report.json"

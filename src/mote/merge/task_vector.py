@@ -4,7 +4,7 @@ Only floating-point tensors merge. Integer buffers (``position_ids``, ``token_ty
 tensor) and the names in :data:`NEVER_MERGE` are copied from the base unchanged, never averaged: an
 averaged index buffer is meaningless.
 
-State dicts are plain ``Mapping[str, Tensor]``; lazy readers (:class:`~mote.merge.state.LazyStateDict`)
+State dicts are plain ``Mapping[str, Tensor]``; lazy readers (:class:`~mote.model.weights.LazyStateDict`)
 also work, and :func:`check_compatible` then reads only the file headers.
 """
 

@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,19 +20,72 @@ class ModelFolderError(ValueError):
     """A model folder is missing a file, has a corrupt one, or comes from a newer mote."""
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def clean_stale_temps(out: Path) -> list[Path]:
+    """Remove the temporary folders of earlier writes of ``out`` whose process is gone (killed mid-save).
+
+    Temporary names carry the writer's pid (``.NAME.tmp-PID-*``, ``.NAME.old-PID``); a live writer's are kept.
+    """
+    removed = []
+    if not out.parent.is_dir():
+        return removed
+    for pattern in (f".{out.name}.tmp-*", f".{out.name}.old-*"):
+        for stale in out.parent.glob(pattern):
+            pid_text = stale.name.rsplit(".tmp-", 1)[-1] if ".tmp-" in stale.name else stale.name.rsplit(".old-", 1)[-1]
+            pid = pid_text.split("-", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+                removed.append(stale)
+    return removed
+
+
+def check_writable(folder: Path, what: str = "output") -> None:
+    """Fail early, naming the folder, when ``folder`` (or the nearest existing parent) cannot be written."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"Cannot write the {what} under {str(probe)!r}: permission denied. Choose a location you can write "
+            "to (another --out / --output), or fix the folder's permissions."
+        )
+
+
 @contextmanager
 def atomic_dir(out: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside ``out``; on success it replaces ``out`` in one rename.
 
-    On error the temporary folder is removed and an existing ``out`` is left untouched.
+    On error the temporary folder is removed and an existing ``out`` is left untouched; temporary folders
+    left by a killed earlier write are removed first. The result gets the usual permissions (umask), not
+    the private 0700 of a temporary folder.
     """
     out = Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"Output folder {str(out)!r} already exists. Choose another --out, or pass --overwrite.")
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"Output {str(out)!r} is a file, not a folder. Choose another --out.")
+    check_writable(out.parent)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    clean_stale_temps(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
     try:
         yield tmp
+        _publish_permissions(tmp)
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
             out.rename(old)
@@ -45,18 +98,38 @@ def atomic_dir(out: str | os.PathLike[str], overwrite: bool = False) -> Iterator
         raise
 
 
+def _publish_permissions(folder: Path) -> None:
+    """Folders 0777 and files 0666 minus the umask, as a plain ``mkdir``/``open`` would make them."""
+    mask = _umask()
+    folder.chmod(0o777 & ~mask)
+    for p in folder.rglob("*"):
+        p.chmod((0o777 if p.is_dir() else 0o666) & ~mask)
+
+
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    """Write ``text`` to ``path`` through a temporary file and a rename (usual permissions, not 0600)."""
     path = Path(path)
+    check_writable(path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_finite(tensors: Iterable[tuple[str, Any]], where: str, fix: str) -> None:
+    """Raise :class:`ModelFolderError` naming the first floating tensor holding NaN or inf."""
+    import torch
+
+    for name, t in tensors:
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise ModelFolderError(f"{where}: tensor {name!r} holds {bad} NaN/inf value(s) of {t.numel()}. {fix}")
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -88,13 +161,14 @@ def inspect_folder(path: str | os.PathLike[str]) -> dict[str, Any]:
     folder = Path(path)
     if not folder.is_dir():
         raise ModelFolderError(f"Model folder {str(folder)!r} does not exist.")
+    _check_modules(folder)
     config = read_json(folder / "config.json")
     weights = folder / WEIGHTS
     if not weights.is_file():
         pickles = [p.name for p in folder.glob("*.bin")]
         hint = f" Found {pickles}: mote loads safetensors only, never pickle." if pickles else ""
         raise ModelFolderError(f"Missing weights file {str(weights)!r}.{hint}")
-    _check_safetensors_header(weights)
+    check_safetensors_header(weights)
     saved = config.get("mote_version")
     if config.get("model_type") == "mote" and saved and _version_tuple(saved) > _version_tuple(__version__):
         raise ModelFolderError(
@@ -104,7 +178,27 @@ def inspect_folder(path: str | os.PathLike[str]) -> dict[str, Any]:
     return config
 
 
-def _check_safetensors_header(path: Path) -> None:
+def _check_modules(folder: Path) -> None:
+    """Every module folder listed in a sentence-transformers ``modules.json`` must be present."""
+    path = folder / "modules.json"
+    if not path.is_file():
+        return
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelFolderError(f"Corrupt JSON in {str(path)!r}: {e}. Re-save the model or restore the file.") from e
+    if not isinstance(entries, list):
+        raise ModelFolderError(f"{str(path)!r} should hold a JSON list of modules, found {type(entries).__name__}.")
+    for entry in entries:
+        sub = str(entry.get("path", "")) if isinstance(entry, dict) else ""
+        if sub and not (folder / sub).is_dir():
+            raise ModelFolderError(
+                f"Missing module folder {str(folder / sub)!r} ({entry.get('type', 'module')}), listed in "
+                f"{str(path)!r}: this folder is not a complete model. Copy the whole model folder again, or re-save it."
+            )
+
+
+def check_safetensors_header(path: Path) -> None:
     """Read the safetensors header (8-byte length + JSON) to catch truncated or foreign files early."""
     size = path.stat().st_size
     with path.open("rb") as f:

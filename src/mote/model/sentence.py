@@ -11,6 +11,7 @@ is given (hook installed by :mod:`mote.model.hf`), so every entry point runs exp
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import tempfile
 from collections.abc import Sequence
@@ -26,11 +27,14 @@ from mote import __version__
 from mote._errors import unknown_name
 from mote.model.architectures import get_arch
 from mote.model.hf import MoteConfig, MoteModel
-from mote.model.io import ModelFolderError, atomic_dir, inspect_folder
+from mote.model.io import ModelFolderError, atomic_dir, check_finite, inspect_folder
 from mote.model.resolve import resolve_model
 from mote.model.routing import TaskExperts
 from mote.model.upcycle import average_backbone, select_layers
+from mote.model.weights import INDEX, WEIGHTS, LazyStateDict, weights_dir
 from mote.tasks import TaskSet
+
+log = logging.getLogger(__name__)
 
 
 def _transformer(model: SentenceTransformer) -> Any:
@@ -136,6 +140,7 @@ def _shallow_module_copy(module: Any) -> Any:
 def _save_and_reload(
     st: SentenceTransformer, out: str | os.PathLike[str] | None, overwrite: bool
 ) -> SentenceTransformer:
+    check_finite(st.named_parameters(), "Refusing to save a model", "Its input weights are damaged (NaN/inf).")
     if out is None:
         with tempfile.TemporaryDirectory(prefix="mote-") as tmp:
             st.save(tmp)
@@ -151,9 +156,33 @@ def load(path: str | os.PathLike[str], device: str | None = "cpu") -> SentenceTr
     if Path(folder).is_dir():
         inspect_folder(folder)
     try:
-        return SentenceTransformer(folder, device=device)
+        st = SentenceTransformer(folder, device=device)
     except (OSError, RuntimeError) as e:
         raise ModelFolderError(f"Could not load model from {folder!r}: {e}") from e
+    except (ValueError, IndexError) as e:  # e.g. a config naming a block the model lacks
+        raise ModelFolderError(f"Could not build the model described by {folder!r}/config.json: {e}") from e
+    _check_loaded(st, Path(folder))
+    return st
+
+
+def _check_loaded(st: SentenceTransformer, folder: Path) -> None:
+    """Weights must cover every expert the config declares, and hold finite values only."""
+    if is_mote(st):
+        moe = mote_model(st)
+        wdir = weights_dir(folder)
+        on_disk = set(LazyStateDict(wdir)) if (wdir / WEIGHTS).is_file() or (wdir / INDEX).is_file() else None
+        if on_disk is not None:
+            missing = sorted(k for k in moe.state_dict() if k not in on_disk)
+            if missing:
+                tasks = moe.config.tasks.names
+                raise ModelFolderError(
+                    f"{str(wdir / 'config.json')!r} declares {len(tasks)} tasks {tasks} on blocks "
+                    f"{moe.config.upcycled_layers}, but {str(wdir / WEIGHTS)!r} has no weights for {len(missing)} "
+                    f"of its tensors (first: {missing[0]!r}); they would be random. The config does not match the "
+                    "weights: restore the config saved with these weights, or up-cycle again with these tasks."
+                )
+    check_finite(st.named_parameters(), f"Damaged weights in {str(folder)!r}",
+                 "The file is damaged or came from a diverged run: restore or re-save the model.")
 
 
 def encode(
@@ -177,8 +206,18 @@ def encode(
         kwargs["task"] = mote_model(model).config.tasks.resolve(task)
         if not instruction:
             kwargs["prompt"] = ""
-    elif instruction and task is not None and task in model.prompts:
-        kwargs["prompt_name"] = task
+    elif task is not None and instruction:
+        prompts = dict(model.prompts or {})
+        if task in prompts:
+            kwargs["prompt_name"] = task
+        elif prompts:  # a dense model trained with instructions: a mistyped task must not drop the prompt
+            raise unknown_name(
+                "task", task, prompts, "This dense model's tasks are its saved prompts; pass --no-instruction "
+                "(instruction=False) to encode the raw text."
+            )
+        else:
+            log.warning("%s has no prompts (tasks): task %r has no effect; encoding the raw text.",
+                        type(model).__name__, task)
     emb = model.encode(
         list(texts),
         batch_size=batch_size,

@@ -6,6 +6,7 @@ These functions change an HF backbone (``BertModel``, ``ModernBertModel`` ...) i
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 
 import torch
@@ -23,7 +24,8 @@ def select_layers(spec: str | Sequence[int], num_layers: int) -> list[int]:
     ``every-other`` (default): the odd indices 1, 3, 5, ... counted from the input, so the last block is
     included for an even depth (MiniLM-L6: 1, 3, 5). The paper up-cycles every other block (EOB) without
     saying which half; the odd half is mote's choice. ``all``; ``top-K``: the last K blocks;
-    or an explicit list / comma-separated string of indices (negative counts from the end).
+    or an explicit list / comma-separated string of indices from 0 (negative indices are refused: ``-1``
+    silently meaning the last block surprised users; use ``top-1``).
     """
     if isinstance(spec, str):
         s = spec.strip().lower()
@@ -42,7 +44,14 @@ def select_layers(spec: str | Sequence[int], num_layers: int) -> list[int]:
         items: Sequence[int] = [_parse_int(p, spec) for p in s.split(",") if p.strip()]
     else:
         items = list(spec)
-    out = sorted({i + num_layers if i < 0 else i for i in items})
+    negative = [i for i in items if i < 0]
+    if negative:
+        raise ValueError(
+            f"Layer spec {spec!r} has negative block index {negative[0]}: blocks are counted from 0 at the input "
+            f"(this model: 0..{num_layers - 1}). Name the block ({num_layers + negative[0]}), or use 'top-K' "
+            "for the last K blocks."
+        )
+    out = sorted(set(items))
     if not out or any(not 0 <= i < num_layers for i in out):
         raise ValueError(
             f"Layer spec {spec!r} selects {list(items)}, but the model has blocks 0..{num_layers - 1}. "
@@ -82,6 +91,11 @@ def upcycle_backbone(backbone: nn.Module, arch: ArchSpec, num_tasks: int, layers
     if num_tasks < 1:
         raise ValueError(f"num_tasks must be >= 1, got {num_tasks}.")
     layer_list = blocks(backbone, arch)
+    bad = [i for i in layers if not 0 <= int(i) < len(layer_list)]
+    if bad:
+        raise ValueError(
+            f"upcycled_layers {list(layers)} names block(s) {bad}, but the model has blocks 0..{len(layer_list) - 1}."
+        )
     for i in layers:
         for path in arch.ffn:
             dense = _get(layer_list[i], path)
@@ -100,6 +114,8 @@ def check_weights(weights: Sequence[float] | None, num_tasks: int) -> list[float
     if weights is None:
         return [1.0 / num_tasks] * num_tasks
     w = [float(x) for x in weights]
+    if any(not math.isfinite(x) for x in w):
+        raise ValueError(f"Expert weights must be finite numbers; got {w}. Give one finite weight >= 0 per task.")
     if len(w) != num_tasks:
         raise ValueError(f"Got {len(w)} expert weights for {num_tasks} experts; give one weight per task.")
     if any(x < 0 for x in w) or sum(w) <= 0:

@@ -18,7 +18,6 @@ import yaml
 from datasets import Dataset
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainingArguments
 from sentence_transformers.base.sampler import MultiDatasetBatchSamplers
-from transformers.trainer_utils import get_last_checkpoint
 
 from mote.model.io import atomic_dir, atomic_write_text
 from mote.model.resolve import resolve_model
@@ -29,6 +28,7 @@ from mote.train.callbacks import JsonlMetrics, loss_curve_summary
 from mote.train.collator import MoteDataCollator
 from mote.train.config import TrainConfig
 from mote.train.datasets import prepare
+from mote.train.resume import check_run_folder, complete_checkpoint, step_of
 from mote.train.sampler import (
     TemperatureBatchSampler,
     WeightedBatchSampler,
@@ -135,7 +135,15 @@ def _fit(
     resume: bool,
     callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
-    checkpoint = _checkpoint_to_resume(output_dir, resume)
+    checkpoint = complete_checkpoint(output_dir) if resume else None
+    if checkpoint is None and resume:
+        log.info("resume: no checkpoint in %s yet; starting from the beginning.", output_dir)
+    done = output_dir / "train_summary.json"
+    if step_of(checkpoint) >= config.train.max_steps and (output_dir / "final").is_dir() and done.is_file():
+        log.info("resume: the run in %s already finished (%d of %d steps); nothing to train, its summary is kept.",
+                 output_dir, step_of(checkpoint), config.train.max_steps)
+        finished: dict[str, Any] = json.loads(done.read_text(encoding="utf-8"))
+        return finished
     prepared = prepare(raw, config, model, tasks, routed=config.model.mode == "mote")
     rt = setup(config.train.precision, config.train.device, config.train.threads, what="train")
     args = training_arguments(config, output_dir, rt)
@@ -197,20 +205,6 @@ def _fit(
     return summary
 
 
-def _checkpoint_to_resume(output_dir: Path, resume: bool) -> str | None:
-    last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
-    if resume:
-        if last is None:
-            log.info("resume: no checkpoint in %s yet; starting from the beginning.", output_dir)
-        return last
-    if last is not None:
-        raise FileExistsError(
-            f"{str(output_dir)!r} already holds checkpoints (latest {Path(last).name}). Pass --resume to continue "
-            "that run, or choose another train.output_dir."
-        )
-    return None
-
-
 def train(
     config: TrainConfig,
     datasets: dict[str, Dataset] | None = None,
@@ -223,6 +217,7 @@ def train(
     tasks = task_set(config)
     raw = select_tasks(datasets if datasets is not None else load_data(config), config)
     out = Path(config.train.output_dir)
+    check_run_folder(out, config.model_dump(mode="json"), resume, CONFIG_FILE)  # before writing anything
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / CONFIG_FILE, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     if config.model.mode != "separate":

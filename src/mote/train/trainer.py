@@ -3,6 +3,7 @@ atomic checkpoints. Losses, samplers, prompts and routing all come from sentence
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -61,14 +62,27 @@ class MoteTrainer(SentenceTransformerTrainer):  # type: ignore[misc]
         loss = out[0] if return_outputs else out
         value = float(loss.detach())  # type: ignore[union-attr]
         if not torch.isfinite(torch.tensor(value)):
-            raise NonFiniteLossError(
-                f"Loss is {value} at step {self.state.global_step + 1} (dataset {dataset!r}, task {task!r}). "
-                f"Training stopped; the last good checkpoint in {self.args.output_dir!r} is kept. Lower the "
-                "learning rate or this task's temperature, or set train.precision=fp32, and resume with --resume."
-            )
+            raise NonFiniteLossError(self._non_finite_message(value, dataset, task))
         self._task_losses[task].append(value)
         self._record_batch(str(dataset), task, fingerprint, value)
         return out
+
+    def _non_finite_message(self, value: float, dataset: Any, task: str) -> str:
+        """What happened, what is kept (only a checkpoint that exists), and what to do next."""
+        from transformers.trainer_utils import get_last_checkpoint
+
+        out = str(self.args.output_dir)
+        last = get_last_checkpoint(out) if os.path.isdir(out) else None
+        kept = (f"The last checkpoint, {last!r}, is kept." if last else
+                f"No checkpoint was saved yet (train.save_steps={self.args.save_steps}): nothing to resume.")
+        half = self.args.bf16 or self.args.fp16
+        fixes = ["lower train.learning_rate or this task's temperature and start a new run (another "
+                 "train.output_dir: --resume keeps a run's settings)"]
+        if half:
+            fixes.insert(0, "resume with --resume --precision fp32 (this run used half precision)" if last else
+                         "rerun with --precision fp32 (this run used half precision)")
+        return (f"Loss is {value} at step {self.state.global_step + 1} (dataset {dataset!r}, task {task!r}); "
+                f"training stopped. {kept} To go on: {'; or '.join(fixes)}.")
 
     def create_optimizer(self, *args: Any, **kwargs: Any) -> Any:
         optimizer = super().create_optimizer(*args, **kwargs)
@@ -101,6 +115,9 @@ class MoteTrainer(SentenceTransformerTrainer):  # type: ignore[misc]
         run_dir = self._get_output_dir(trial=trial)
         staging = os.path.join(run_dir, ".staging")
         name = f"checkpoint-{self.state.global_step}"
+        if self.args.should_save:  # a save killed earlier may have left files here: never mix them in
+            shutil.rmtree(os.path.join(staging, name), ignore_errors=True)
+        self.accelerator.wait_for_everyone()
         self._get_output_dir = lambda trial=None: staging  # type: ignore[method-assign,misc]
         try:
             super()._save_checkpoint(model, trial)
@@ -112,6 +129,8 @@ class MoteTrainer(SentenceTransformerTrainer):  # type: ignore[misc]
             if os.path.exists(final):
                 shutil.rmtree(final)
             os.replace(os.path.join(staging, name), final)
+            with contextlib.suppress(OSError):
+                os.rmdir(staging)  # only when empty
             rotate_checkpoints(
                 output_dir=run_dir,
                 save_total_limit=self.args.save_total_limit,

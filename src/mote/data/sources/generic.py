@@ -19,6 +19,7 @@ from mote._errors import unknown_name
 from mote.data.examples import Example, LabelledTexts, Pairs, Records
 from mote.data.sources._read import DataFormatError, csv_rows, need_file
 from mote.data.sources.base import Source
+from mote.textio import read_utf8
 
 FORMATS = ("auto", "jsonl", "csv", "parquet", "hf")
 FIELDS = ("anchor", "positive", "negatives", "score", "label", "text")
@@ -39,7 +40,7 @@ def _format(path: Path, fmt: str) -> str:
 
 
 def _jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    for n, line in enumerate(need_file(path, "JSONL file").read_text(encoding="utf-8-sig").split("\n"), 1):
+    for n, line in enumerate(read_utf8(need_file(path, "JSONL file"), "JSONL file").split("\n"), 1):
         if not line.strip():
             continue
         try:

@@ -18,7 +18,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
-WEIGHTS = "model.safetensors"
+from mote.model.io import WEIGHTS, ModelFolderError, check_finite, check_safetensors_header
+
 INDEX = "model.safetensors.index.json"
 
 
@@ -45,6 +46,8 @@ class LazyStateDict(Mapping[str, Tensor]):
         path = self._file_of[name]
         with safe_open(str(path), framework="pt") as f:
             tensor: Tensor = f.get_tensor(name)
+        check_finite([(name, tensor)], f"Damaged weights file {str(path)!r}",
+                     "The file is damaged or came from a diverged run: restore or re-save this model.")
         return tensor
 
     def __iter__(self) -> Iterator[str]:
@@ -73,17 +76,29 @@ class LazyStateDict(Mapping[str, Tensor]):
 def _index(folder: Path) -> dict[str, Path]:
     single = folder / WEIGHTS
     if single.is_file():
+        check_safetensors_header(single)
         with safe_open(str(single), framework="pt") as f:
             return dict.fromkeys(f.keys(), single)
     index = folder / INDEX
     if index.is_file():
-        data: dict[str, Any] = json.loads(index.read_text(encoding="utf-8"))
-        return {name: folder / shard for name, shard in data["weight_map"].items()}
+        try:
+            data: dict[str, Any] = json.loads(index.read_text(encoding="utf-8"))
+            files = {name: folder / shard for name, shard in data["weight_map"].items()}
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as e:
+            raise ModelFolderError(f"Corrupt shard index {str(index)!r} ({e}): re-save the model.") from None
+        for shard in sorted(set(files.values())):
+            if not shard.is_file():
+                raise ModelFolderError(f"Missing weights shard {str(shard)!r} named in {str(index)!r}.")
+            check_safetensors_header(shard)
+        return files
     pickles = sorted(p.name for p in folder.glob("*.bin"))
     hint = f" Found {pickles}: re-save the model with safetensors (mote never loads pickle)." if pickles else ""
     raise FileNotFoundError(f"No {WEIGHTS} or {INDEX} in {str(folder)!r}.{hint}")
 
 
 def save_state(path: str | os.PathLike[str], tensors: Mapping[str, Tensor]) -> None:
-    """Write ``tensors`` as one safetensors file (contiguous copies only where needed)."""
+    """Write ``tensors`` as one safetensors file (contiguous copies only where needed); a NaN/inf tensor is
+    an error and nothing is written."""
+    check_finite(tensors.items(), f"Refusing to write {str(path)!r}",
+                 "A merge input is damaged or the merge diverged; nothing was written.")
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata={"format": "pt"})

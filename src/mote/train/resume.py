@@ -1,0 +1,155 @@
+"""Continuing a run folder safely: one run per folder, a run keeps its settings, incomplete checkpoints are
+skipped (never deleted).
+
+* Without ``--resume`` a folder holding a run (checkpoints, a final model or a summary) is refused before
+  anything in it is written.
+* With ``--resume`` the new config is compared with the run's saved one; any change that would make the
+  continued run something else (learning rate, batch size, steps, data, tasks ...) is refused with the list of
+  changes. Only settings that do not change what is trained (:data:`RESUMABLE`) may differ.
+* The checkpoint resumed from is the newest *complete* one: a checkpoint whose weights, optimizer or state
+  file is truncated is moved aside (``checkpoint-N.incomplete-...``) with a warning, and the previous one used.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mote.model.io import ModelFolderError, check_safetensors_header
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+# settings that may change between a run and its resumption: where and how fast it runs, how often it logs
+RESUMABLE = frozenset({
+    "train.output_dir", "train.precision", "train.device", "train.threads", "train.logging_steps",
+    "train.save_steps", "train.save_total_limit", "data.data_root",
+})
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"lr": 1}}`` -> ``{"train.lr": 1}`` (lists stay values)."""
+    if not isinstance(data, dict):
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        out.update(flatten(value, name) if isinstance(value, dict) and value else {name: value})
+    return out
+
+
+def checkpoints(folder: Path) -> list[Path]:
+    """``checkpoint-N`` folders directly in ``folder``, newest (highest N) first."""
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if p.is_dir() and (m := CHECKPOINT.match(p.name))]
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def previous_work(out: Path) -> list[Path]:
+    """What an earlier run left in ``out``: checkpoints, final models and summaries (separate mode included)."""
+    if not out.is_dir():
+        return []
+    run_dirs = [out, *sorted(p for p in (out / "separate").glob("*") if p.is_dir())]
+    found: list[Path] = []
+    for d in run_dirs:
+        found += checkpoints(d)
+        found += [p for p in (d / "final", d / "train_summary.json") if p.exists()]
+    return found
+
+
+def changed_settings(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``key: saved -> new`` for every setting outside :data:`RESUMABLE` that differs."""
+    a, b = flatten(saved), flatten(new)
+    return [f"{k}: {a.get(k, '(unset)')!r} -> {b.get(k, '(unset)')!r}"
+            for k in sorted(set(a) | set(b)) if k not in RESUMABLE and a.get(k) != b.get(k)]
+
+
+def check_run_folder(out: Path, config: dict[str, Any], resume: bool, config_file: str) -> None:
+    """Refuse (before writing anything) a new run into a used folder, or a resumption with changed settings."""
+    found = previous_work(out)
+    if not resume:
+        if found:
+            names = ", ".join(str(p.relative_to(out)) for p in found[:4])
+            raise FileExistsError(
+                f"{str(out)!r} already holds a run ({names}). Pass --resume to continue that run, or choose "
+                "another train.output_dir."
+            )
+        return
+    saved_path = out / config_file
+    if not found or not saved_path.is_file():
+        return
+    try:
+        saved = yaml.safe_load(saved_path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ValueError(f"Cannot read the run's saved settings {str(saved_path)!r} ({e}); restore the file.") from None
+    changes = changed_settings(saved, config)
+    if changes:
+        raise ValueError(
+            f"--resume would continue the run in {str(out)!r} with different settings than it started with "
+            f"(saved in {str(saved_path)!r}):\n  " + "\n  ".join(changes) + "\nA resumed run keeps its settings "
+            "(its optimizer and schedule come from the checkpoint). Restore these values to resume, or train into "
+            "a new train.output_dir."
+        )
+
+
+def checkpoint_problem(ckpt: Path) -> str | None:
+    """Why ``ckpt`` cannot be resumed from (a missing or truncated file), or None when it is complete."""
+    state = ckpt / "trainer_state.json"
+    if not state.is_file():
+        return "no trainer_state.json"
+    try:
+        json.loads(state.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return "trainer_state.json is truncated or damaged"
+    weights = sorted(ckpt.rglob("*.safetensors"))
+    if not weights:
+        return "no weights file"
+    for w in weights:
+        try:
+            check_safetensors_header(w)
+        except ModelFolderError:
+            return f"{w.relative_to(ckpt)} is truncated or damaged"
+    for pt in sorted(ckpt.glob("*.pt")) + sorted(ckpt.glob("*.pth")):
+        try:
+            with zipfile.ZipFile(pt) as z:
+                z.namelist()
+        except (zipfile.BadZipFile, OSError):
+            return f"{pt.name} is truncated or damaged"
+    return None
+
+
+def complete_checkpoint(folder: Path) -> str | None:
+    """The newest complete checkpoint in ``folder``; incomplete newer ones are moved aside, with a warning.
+
+    Raises when checkpoints exist but none is complete (resuming from nothing would silently start over).
+    """
+    found = checkpoints(folder)
+    for ckpt in found:
+        problem = checkpoint_problem(ckpt)
+        if problem is None:
+            return str(ckpt)
+        aside = ckpt.with_name(f"{ckpt.name}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}")
+        ckpt.rename(aside)
+        log.warning("resume: %s is incomplete (%s); moved aside to %s, resuming from the previous checkpoint.",
+                    ckpt, problem, aside.name)
+    if found:
+        raise ValueError(
+            f"No complete checkpoint in {str(folder)!r}: every one was truncated or damaged (moved aside as "
+            "checkpoint-N.incomplete-*). Start over in a new train.output_dir, or restore a checkpoint."
+        )
+    return None
+
+
+def step_of(checkpoint: str | None) -> int:
+    if checkpoint is None:
+        return 0
+    m = CHECKPOINT.match(Path(checkpoint).name)
+    return int(m.group(1)) if m else 0
