@@ -72,7 +72,7 @@ def inputs(pipeline: Path, seed: int) -> dict[str, Any]:
 
 
 def model_bytes(folder: str) -> int:
-    from mote.merge.state import LazyStateDict
+    from mote.model.weights import LazyStateDict
     from mote.model.resolve import resolve_model
 
     state = LazyStateDict(resolve_model(folder))

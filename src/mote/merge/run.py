@@ -43,7 +43,7 @@ from mote.merge.registry import get_method
 from mote.merge.self_positioning import SelfPositioningOptions, self_position
 from mote.merge.stats import diagonal_fisher, gram_matrices
 from mote.merge.task_vector import StateDict, check_compatible, is_mergeable
-from mote.model.io import atomic_dir
+from mote.model.io import atomic_dir, check_writable
 from mote.model.resolve import resolve_model
 from mote.model.sentence import load
 from mote.model.weights import INDEX, WEIGHTS, LazyStateDict, save_state, weights_dir
@@ -61,6 +61,7 @@ def run_merge(config: MergeConfig | str | Path, overrides: list[str] | None = No
         cfg = load_merge_config(config, overrides)
     if Path(cfg.out).exists() and not cfg.overwrite:  # fail before the work, not after
         raise FileExistsError(f"Output folder {cfg.out!r} already exists. Choose another out, or set overwrite: true.")
+    check_writable(Path(cfg.out).parent, "merged model")
     start = time.perf_counter()
     # only the learned merge runs its probe in the chosen precision; statistics (Fisher/RegMean) stay fp32
     rt = setup(cfg.precision if cfg.method == SELF_POSITIONING else "fp32", cfg.device, what="merge")

@@ -55,15 +55,23 @@ def clean_stale_temps(out: Path) -> list[Path]:
 
 
 def check_writable(folder: Path, what: str = "output") -> None:
-    """Fail early, naming the folder, when ``folder`` (or the nearest existing parent) cannot be written."""
-    probe = folder
+    """Fail early, naming the folder, when ``folder`` (or its nearest existing parent) cannot be written.
+
+    A real write probe (a temporary file, removed at once): permission bits say nothing for root, or on a
+    read-only file system.
+    """
+    probe = Path(folder)
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    if not os.access(probe, os.W_OK | os.X_OK):
+    try:
+        fd, name = tempfile.mkstemp(prefix=".mote-write-probe-", dir=probe)
+    except OSError as e:
         raise PermissionError(
-            f"Cannot write the {what} under {str(probe)!r}: permission denied. Choose a location you can write "
+            f"Cannot write the {what} under {str(probe)!r}: {e.strerror or e}. Choose a location you can write "
             "to (another --out / --output), or fix the folder's permissions."
-        )
+        ) from None
+    os.close(fd)
+    os.unlink(name)
 
 
 @contextmanager
