@@ -32,9 +32,18 @@ def need_file(path: Path, what: str) -> Path:
     return path
 
 
+def decode(data: bytes, path: Path, encoding: str) -> str:
+    """``data`` decoded; a wrong encoding is an error naming the file, the byte and the fix."""
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as e:
+        raise DataFormatError(path, f"byte {e.start}", f"{encoding} text ({e.reason}); convert the file to UTF-8"
+                              ) from None
+
+
 def read_lines(path: Path, what: str, encoding: str = "utf-8-sig") -> list[str]:
     """The lines of a text file (BOM stripped, CR/LF endings removed; only ``\\n`` splits lines)."""
-    text = need_file(path, what).read_bytes().decode(encoding)
+    text = decode(need_file(path, what).read_bytes(), path, encoding)
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -61,7 +70,7 @@ def csv_rows(
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """``(line number, row)`` of a CSV file whose header must contain ``header``; rows must be complete."""
     csv.field_size_limit(1 << 30)
-    text = need_file(path, what).read_bytes().decode(encoding)
+    text = decode(need_file(path, what).read_bytes(), path, encoding)
     reader = csv.reader(io.StringIO(text, newline=""))
     first = next(reader, None)
     if first is None or not set(header) <= set(first):
