@@ -25,8 +25,8 @@ from mote.merge import (
     run_merge,
 )
 from mote.merge.probe import load_probe_jsonl
-from mote.model.weights import LazyStateDict
 from mote.merge.task_vector import is_mergeable
+from mote.model.weights import LazyStateDict
 
 TASKS = ["query", "document", "similarity"]
 PROMPTS = {"query": "query: ", "document": "passage: ", "similarity": "similar: "}

@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from mote.model.io import missing
+
 
 def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     """``set_dotted(d, "train.max_steps", 5)`` sets ``d["train"]["max_steps"] = 5``, creating sections."""
@@ -16,7 +18,10 @@ def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     for p in parts[:-1]:
         node = node.setdefault(p, {})
         if not isinstance(node, dict):
-            raise ValueError(f"Override {key}: {p!r} is not a section.")
+            raise ValueError(
+                f"Override {key}: {p!r} holds a value, not a section of settings; set it directly "
+                f"(--set {'.'.join(parts[:parts.index(p) + 1])}=VALUE) or check the key's spelling."
+            )
     node[parts[-1]] = value
 
 
@@ -47,7 +52,7 @@ def read_yaml_mapping(
     """The mapping in ``path`` with ``key=value`` overrides applied; errors name the file and the fix."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{what} file {str(path)!r} does not exist.")
+        raise missing(f"{what} file", path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except UnicodeDecodeError as e:

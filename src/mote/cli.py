@@ -49,6 +49,7 @@ def _message(e: BaseException) -> str:
             errno.EISDIR: "Give a file path, not a folder.",
             errno.ENOTDIR: "A part of the path is a file, not a folder: check the path.",
             errno.ENOENT: "Check the path.",
+            errno.EEXIST: "A part of the path exists as a file, not a folder: choose another path.",
         }.get(e.errno or 0, "Check the path and its permissions.")
         return f"{e.strerror}: {str(path)!r}. {fix}"
     if isinstance(e, KeyError) and e.args:
@@ -217,6 +218,9 @@ def _parse_weights(text: str | None) -> list[float] | dict[str, float] | None:
     if not text:
         return None
     items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise ValueError(f"Cannot read weights {text!r}: no weight given. Use 'query=2,document=1' or '0.5,0.25,...', "
+                         "or leave --weights out for uniform weights.")
     try:
         if all("=" in t for t in items):
             return {k.strip(): float(v) for k, v in (t.split("=", 1) for t in items)}
@@ -379,7 +383,10 @@ def doctor(
     and a measured encode rate fp32 vs bf16 on the packaged model."""
     from mote.runtime import system_report
 
-    report = system_report(measure_encode=seconds > 0, seconds=seconds)
+    try:
+        report = system_report(measure_encode=seconds > 0, seconds=seconds)
+    except USER_ERRORS as e:
+        _fail(e)
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
         return

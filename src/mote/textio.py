@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mote.model.io import missing
+
 
 def read_utf8(path: str | Path, what: str = "File") -> str:
     """The text of ``path`` (UTF-8, a BOM dropped); a non-UTF-8 file is an error naming it and the fix."""
@@ -22,7 +24,7 @@ def read_texts(path: str | Path, field: str = "text") -> list[str]:
     """Inputs from ``path``; JSONL when the name ends in .jsonl/.json. Errors name the file and line."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"Input file {str(path)!r} does not exist.")
+        raise missing("Input file", path)
     lines = read_utf8(path, "Input file").splitlines()
     if path.suffix.lower() not in {".jsonl", ".json"}:
         texts = [line for line in lines if line.strip()]
@@ -39,5 +41,6 @@ def read_texts(path: str | Path, field: str = "text") -> list[str]:
                 raise ValueError(f"{path}:{n}: expected an object with a string field {field!r}, got {line[:80]!r}.")
             texts.append(row[field])
     if not texts:
-        raise ValueError(f"Input file {str(path)!r} holds no non-empty inputs.")
+        raise ValueError(f"Input file {str(path)!r} holds no non-empty inputs: write one input a line (or JSONL "
+                         "with a 'text' field).")
     return texts

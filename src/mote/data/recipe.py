@@ -19,7 +19,7 @@ from typing import Any, Literal
 from datasets import Dataset
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mote._errors import unknown_name
+from mote._errors import unknown_name, validation_message
 from mote._yaml import read_yaml_mapping
 from mote.data.build import DatasetPlan, build_dataset
 from mote.data.leakage import build_eval_index
@@ -153,7 +153,7 @@ def read_recipe(
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as e:
-        raise ValueError(f"Invalid recipe {str(path)!r}:\n{e}") from None
+        raise ValueError(f"Invalid recipe {str(path)!r}:\n{validation_message(e, Recipe)}") from None
     root = Path(data_root) if data_root is not None else path.parent / recipe.data_root
     return recipe, root.resolve()
 

@@ -17,9 +17,15 @@ def load_summary(result_dir: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(result_dir) / "summary.json"
     if not path.is_file():
         raise FileNotFoundError(f"No summary.json in {str(result_dir)!r}; pass folders written by evaluate(out=...).")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or "tasks" not in data:
-        raise ValueError(f"{str(path)!r} is not an evaluation summary (no 'tasks').")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"Corrupt JSON in {str(path)!r} ({e}): evaluate the model again with --out.") from None
+    wanted = ("tasks", "type_averages", "mean_over_types", "mean_over_tasks")
+    lacking = [k for k in wanted if not isinstance(data, dict) or k not in data]
+    if lacking:
+        raise ValueError(f"{str(path)!r} is not an evaluation summary (no {', '.join(map(repr, lacking))}): pass "
+                         "folders written by `mote evaluate --out`, or evaluate the model again.")
     return data
 
 
@@ -102,6 +108,10 @@ def compare(
     against the run named ``baseline``; also writes a bar chart to ``png`` unless it is None."""
     if not result_dirs:
         raise ValueError("Pass at least one result folder to compare.")
+    resolved = [Path(d).resolve() for d in result_dirs]
+    twice = sorted({str(d) for d in result_dirs if resolved.count(Path(d).resolve()) > 1})
+    if twice:
+        raise ValueError(f"Result folder {twice[0]!r} is given more than once: pass each run once.")
     models = _labels(result_dirs)
     if baseline not in models:
         raise unknown_name("baseline", baseline, models, "The baseline is one of the compared result folders' names.")

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mote._errors import unknown_name
+from mote._errors import unknown_name, validation_message
 from mote._yaml import read_yaml_mapping
 from mote.merge.probe import ProbeTaskSettings
 from mote.merge.registry import available_methods, get_method
@@ -115,7 +115,9 @@ class MergeConfig(BaseModel):
             else:
                 get_method(self.method).validate(self.parameters, self.n_models())
         except ValidationError as e:
-            raise ValueError(f"parameters of {self.method}: {e}") from None
+            root = SelfPositioningOptions if self.method == SELF_POSITIONING else None
+            raise ValueError(f"parameters of {self.method}:\n"
+                             f"{validation_message(e, root) if root else e}") from None
         except TypeError as e:
             raise ValueError(str(e)) from None
 
@@ -138,7 +140,10 @@ def load_merge_config(path: str | Path, overrides: list[str] | None = None) -> M
         data["models"] = [_relative(path, m) for m in data["models"]]
     if isinstance(data.get("probe"), dict) and "jsonl" in data["probe"]:
         data["probe"]["jsonl"] = _relative(path, data["probe"]["jsonl"])
-    return MergeConfig(**data)
+    try:
+        return MergeConfig(**data)
+    except ValidationError as e:
+        raise ValueError(f"Invalid merge config {str(path)!r}:\n{validation_message(e, MergeConfig)}") from None
 
 
 def _relative(config: Path, value: Any) -> Any:

@@ -38,6 +38,7 @@ from torch.func import functional_call
 from mote._errors import unknown_name
 from mote.data.masking import UNKNOWN
 from mote.losses import LOSSES, SCORED_LOSSES, get_loss
+from mote.model.io import missing
 from mote.textio import read_utf8
 
 log = logging.getLogger(__name__)
@@ -169,7 +170,7 @@ def load_probe_jsonl(
     """Read a JSONL probe file; keep ``tasks`` only; sample ``size`` examples (seeded) when larger."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"Probe file {str(path)!r} does not exist.")
+        raise missing("Probe file", path)
     rows: list[dict[str, Any]] = []
     for n, line in enumerate(read_utf8(path, "Probe file").splitlines(), 1):
         if line.strip():

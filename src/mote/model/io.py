@@ -140,9 +140,27 @@ def check_finite(tensors: Iterable[tuple[str, Any]], where: str, fix: str) -> No
             raise ModelFolderError(f"{where}: tensor {name!r} holds {bad} NaN/inf value(s) of {t.numel()}. {fix}")
 
 
+def _where_hint(path: Path) -> str:
+    """What to check for a path that does not exist (relative paths start at the current folder)."""
+    if Path(path).is_absolute():
+        return "Check the path."
+    return f"Check the path: relative paths start at the current folder ({os.getcwd()})."
+
+
+def missing(what: str, path: str | os.PathLike[str]) -> FileNotFoundError:
+    """The error for an input file that is not there (or is a folder), with what to check."""
+    path = Path(path)
+    if path.is_dir():
+        return FileNotFoundError(f"{what} {str(path)!r} is a folder; give the path of a file.")
+    return FileNotFoundError(f"{what} {str(path)!r} does not exist. {_where_hint(path)}")
+
+
 def read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise ModelFolderError(f"Missing file {str(path)!r}: this folder is not a complete model.")
+        raise ModelFolderError(
+            f"Missing file {str(path)!r}: this folder is not a complete model. Copy the whole model folder again, "
+            "or re-save the model."
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -168,7 +186,7 @@ def inspect_folder(path: str | os.PathLike[str]) -> dict[str, Any]:
     """
     folder = Path(path)
     if not folder.is_dir():
-        raise ModelFolderError(f"Model folder {str(folder)!r} does not exist.")
+        raise ModelFolderError(f"Model folder {str(folder)!r} does not exist. {_where_hint(folder)}")
     _check_modules(folder)
     config = read_json(folder / "config.json")
     weights = folder / WEIGHTS

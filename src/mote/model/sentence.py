@@ -99,9 +99,11 @@ def upcycle(
     Each selected block's FFN is copied into one expert per task, so right after up-cycling every task's
     embeddings equal the base model's. Saved to ``out`` when given (atomically), and returned loaded.
     """
+    if isinstance(tasks, str):  # "query" would otherwise be read as the tasks q, u, e, r, y
+        tasks = [t.strip() for t in tasks.split(",") if t.strip()]
     task_set = tasks if isinstance(tasks, TaskSet) else TaskSet.from_names(tasks)
-    base_ref = base if isinstance(base, SentenceTransformer) else resolve_model(base)
-    dense = base_ref if isinstance(base_ref, SentenceTransformer) else SentenceTransformer(base_ref, device="cpu")
+    # a folder goes through the same checks as every load (config, safetensors only, complete and finite weights)
+    dense = base if isinstance(base, SentenceTransformer) else load(base)
     module = _transformer(dense)
     if isinstance(module.model, MoteModel):
         raise ValueError("This model is already a MoTE model; up-cycle a dense model.")
@@ -201,6 +203,8 @@ def encode(
     passes ``prompt=""``. Dense models (no experts) get the prompt named ``task`` when they have one, else
     the raw text.
     """
+    if isinstance(texts, str):  # one text, not one text per character
+        texts = [texts]
     kwargs: dict[str, Any] = {}
     if is_mote(model):
         kwargs["task"] = mote_model(model).config.tasks.resolve(task)

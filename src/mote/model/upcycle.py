@@ -149,7 +149,13 @@ def average_backbone(
     ``weights``: None (uniform), one weight per task for all blocks, or ``{block index: weights}``.
     """
     layer_list = blocks(backbone, arch)
-    for i in upcycled_layers(backbone, arch):
+    banks = upcycled_layers(backbone, arch)
+    if isinstance(weights, dict):
+        unknown = sorted(set(weights) - set(banks))
+        if unknown:
+            raise ValueError(f"Expert weights name block(s) {unknown}, but the up-cycled blocks are {banks}: "
+                             "key the weights by one of those blocks.")
+    for i in banks:
         for path in arch.ffn:
             bank = _get(layer_list[i], path)
             assert isinstance(bank, TaskExperts)

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mote._errors import unknown_name
+from mote._errors import unknown_name, validation_message
 from mote._yaml import read_yaml_mapping
 from mote.runtime import DeviceName, Precision, migrate_bf16_key
 from mote.train.config import TaskTraining
@@ -145,4 +145,4 @@ def load_pipeline_config(path: str | Path, overrides: list[str] | None = None) -
     try:
         return PipelineConfig.model_validate(data)
     except ValidationError as e:
-        raise ValueError(f"Invalid pipeline config {str(path)!r}:\n{e}") from None
+        raise ValueError(f"Invalid pipeline config {str(path)!r}:\n{validation_message(e, PipelineConfig)}") from None

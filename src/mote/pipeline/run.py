@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from mote import __version__
+from mote._errors import unknown_name
 from mote.model.io import atomic_write_text
 from mote.model.resolve import resolve_model
 from mote.pipeline.config import PipelineConfig
@@ -66,10 +67,23 @@ def _resolved(precision: str, device: str) -> str:
     return f"{rt.device}/{rt.precision}"
 
 
+def check_eval_selection(config: PipelineConfig) -> None:
+    """The evaluation's suite, tasks and task types exist (an error names the key and the valid names)."""
+    from mote.evaluate.suites import select_tasks
+
+    try:
+        select_tasks(config.eval.suite, config.eval.tasks, config.eval.task_types)
+    except ValueError as e:
+        raise ValueError(f"eval: {e}") from None
+
+
 def plan(config: PipelineConfig, only: list[str] | None = None) -> list[tuple[Variant, int]]:
     """(variant, seed) jobs, sources before derived variants, key variants with the extra seeds."""
     variants = all_variants()
     names = list(only or config.selected())
+    for name in names:
+        if name not in variants:
+            raise unknown_name("variant", name, variants, "Name variants as in the config's `variants` list.")
     for name in list(names):  # derived variants need their source
         src = variants[name].source
         if src and src not in names:
@@ -323,10 +337,13 @@ def run_pipeline(
     ``report_only``: build nothing; report the jobs already finished and list the missing ones (a partial
     report of a long run, honestly labelled)."""
     out = Path(config.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "pipeline_config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    results: dict[tuple[str, int], dict[str, Any]] = {}
     jobs = plan(config, only)
+    check_eval_selection(config)  # before any job runs: a typo in eval.tasks must not cost a training run
+    if not report_only:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "pipeline_config.yaml", yaml.safe_dump(config.model_dump(mode="json"),
+                                                                       sort_keys=False))
+    results: dict[tuple[str, int], dict[str, Any]] = {}
     missing: list[str] = []
     for i, (variant, seed) in enumerate(jobs, 1):
         if report_only:
@@ -341,6 +358,11 @@ def run_pipeline(
         results[(variant.name, seed)] = run_variant(config, variant, seed, results, say)
     if report_only:
         say(f"report only: {len(results)} of {len(jobs)} jobs finished; missing: {', '.join(missing) or 'none'}")
+        if not results:
+            raise FileNotFoundError(
+                f"No finished job in {str(out)!r} for this config: nothing to report. Run `mote pipeline` without "
+                "--report-only first (a finished job is cached under variants/), or check output_dir."
+            )
     _name_merge_tasks(results)
     return write_report(config, list(results.values()), out, missing=missing)
 

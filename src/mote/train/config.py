@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mote._errors import unknown_name
+from mote._errors import unknown_name, validation_message
 from mote._yaml import apply_overrides, read_yaml_mapping
 from mote.losses import LOSSES
 from mote.runtime import DeviceName, Precision, migrate_bf16_key
@@ -169,4 +169,4 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as e:
-        raise ValueError(f"Invalid config {str(path)!r}:\n{e}") from None
+        raise ValueError(f"Invalid config {str(path)!r}:\n{validation_message(e, TrainConfig)}") from None

@@ -72,6 +72,23 @@ def select_tasks(datasets: dict[str, Dataset], config: TrainConfig) -> dict[str,
     return kept
 
 
+def check_model_section(config: TrainConfig) -> None:
+    """``model.base`` resolves and, for MoTE, ``model.layers`` names blocks the base has (cheap: reads configs)."""
+    from mote.model.io import read_json
+    from mote.model.upcycle import select_layers
+    from mote.model.weights import weights_dir
+
+    base = resolve_model(config.model.base)
+    if config.model.mode != "mote" or not Path(base).is_dir():
+        return
+    n_layers = read_json(weights_dir(base) / "config.json").get("num_hidden_layers")
+    if isinstance(n_layers, int):
+        try:
+            select_layers(config.model.layers, n_layers)
+        except ValueError as e:
+            raise ValueError(f"model.layers: {e}") from None
+
+
 def build_model(config: TrainConfig, tasks: TaskSet) -> SentenceTransformer:
     base = resolve_model(config.model.base)
     if config.model.mode == "mote":
@@ -215,9 +232,10 @@ def train(
     ``callbacks`` are extra transformers ``TrainerCallback`` objects."""
     setup(config.train.precision, config.train.device, config.train.threads, what="train")
     tasks = task_set(config)
-    raw = select_tasks(datasets if datasets is not None else load_data(config), config)
+    check_model_section(config)  # a missing base or a bad layer spec fails before the data is read
     out = Path(config.train.output_dir)
     check_run_folder(out, config.model_dump(mode="json"), resume, CONFIG_FILE)  # before writing anything
+    raw = select_tasks(datasets if datasets is not None else load_data(config), config)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / CONFIG_FILE, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     if config.model.mode != "separate":
