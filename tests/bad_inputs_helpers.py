@@ -299,3 +299,125 @@ def _results(assets: Assets, folder: Path) -> Path:
                    "mean_over_types": score, "mean_over_tasks": score}
         (folder / name / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
     return folder
+
+
+# -- damaged or inconsistent models (the "silent" rows of issue 13) -----------------------------------------------
+def _poison(folder: Path) -> None:
+    """One NaN inside one tensor; the safetensors header stays intact."""
+    from safetensors.torch import load_file, save_file
+
+    w = folder / "model.safetensors"
+    tensors = load_file(str(w))
+    key = next(k for k in sorted(tensors) if k.endswith("attention.self.query.weight"))
+    tensors[key][0, 0] = float("nan")
+    save_file(tensors, str(w), metadata={"format": "pt"})
+
+
+@asset("nan_mote")
+def _nan_mote(assets: Assets, folder: Path) -> Path:
+    """``mote`` with one NaN inside a weight (header intact)."""
+    out = _copy(assets.get("mote"), folder)
+    _poison(out)
+    return out
+
+
+@asset("nan_dense")
+def _nan_dense(assets: Assets, folder: Path) -> Path:
+    """``dense`` with one NaN inside a weight (header intact)."""
+    out = _copy(assets.get("dense"), folder)
+    _poison(out)
+    return out
+
+
+@asset("mote5")
+def _mote5(assets: Assets, folder: Path) -> Path:
+    """``mote`` (2 experts per bank) whose config.json lists 5 tasks."""
+    out = _copy(assets.get("mote"), folder)
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    first = config["task_set"]["tasks"][0]
+    config["task_set"]["tasks"] += [dict(first, name=n, mteb=[]) for n in ("similarity", "classification", "clustering")]
+    (out / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    return out
+
+
+@asset("badlayer")
+def _badlayer(assets: Assets, folder: Path) -> Path:
+    """``mote`` whose config.json names block 9 of a 4-block model."""
+    out = _copy(assets.get("mote"), folder)
+    _edit_json(out / "config.json", upcycled_layers=[1, 9])
+    return out
+
+
+@asset("nopool")
+def _nopool(assets: Assets, folder: Path) -> Path:
+    """``dense`` without its 1_Pooling/ folder (modules.json still lists it)."""
+    out = _copy(assets.get("dense"), folder)
+    shutil.rmtree(out / "1_Pooling")
+    return out
+
+
+@asset("avg")
+def _avg(assets: Assets, folder: Path) -> Path:
+    """``mote`` expert-averaged: a dense model that keeps the prompts query/document."""
+    from mote.model.sentence import average, load
+
+    out = folder / "model"
+    average(load(assets.get("mote")), out=out)
+    return out
+
+
+@asset("ro")
+def _ro(assets: Assets, folder: Path) -> Path:
+    """A folder nobody may write into: a 0555 folder, or for root (who ignores permission bits) a read-only
+    file system folder."""
+    import os
+    import tempfile
+
+    def writable(p: Path) -> bool:
+        try:
+            fd, name = tempfile.mkstemp(dir=p)
+        except OSError:
+            return False
+        os.close(fd)
+        os.unlink(name)
+        return True
+
+    locked = folder / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    if not writable(locked):
+        return locked
+    for candidate in (Path("/sys/kernel"), Path("/proc/sys")):
+        if candidate.is_dir() and not writable(candidate):
+            return candidate
+    import pytest
+
+    pytest.skip("no folder this user cannot write to (root on a machine without a read-only file system)")
+
+
+@asset("trainrun")
+def _trainrun(assets: Assets, folder: Path) -> Path:
+    """A finished 2-step MoTE run (checkpoints at steps 1 and 2) on a local JSONL dataset: ``train.yaml``,
+    ``recipe.yaml``, ``data/pairs.jsonl`` and the run folder ``run/``. Cases pass
+    ``--set train.output_dir={trainrun}/run`` (the run of their private copy)."""
+    from mote.train.config import load_config
+    from mote.train.run import train
+
+    (folder / "data").mkdir()
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+    rows = [{"anchor": f"{words[i % 12]} {words[(i * 5) % 12]} {i}", "positive": f"{words[(i * 7) % 12]} doc {i}"}
+            for i in range(24)]
+    (folder / "data" / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    _write_yaml(folder / "recipe.yaml", {
+        "data_root": "data", "dedupe_against_eval": False,
+        "datasets": {"pairs": {"source": "generic", "path": "pairs.jsonl", "task": "query"}},
+    })
+    _write_yaml(folder / "train.yaml", {
+        "model": {"base": str(assets.get("dense")), "mode": "mote", "layers": "1,3", "tasks": ["query", "document"],
+                  "max_seq_length": 32},
+        "data": {"recipe": "recipe.yaml"},
+        "train": {"output_dir": str(folder / "run"), "batch_size": 4, "max_steps": 2, "precision": "fp32",
+                  "device": "cpu", "save_steps": 1, "logging_steps": 1, "save_total_limit": 2},
+    })
+    train(load_config(folder / "train.yaml"))
+    return folder

@@ -69,6 +69,7 @@ def test_resume_of_a_finished_run_trains_nothing(finished_run: Path, tiny_st_dir
     run = _copy(finished_run, tmp_path / "run")
     before = _files(run)
     summary = train(config(tiny_st_dir, run, max_steps=4, save_steps=2), synthetic_datasets(), resume=True)
+    assert summary.pop("already_finished") is True
     assert summary == json.loads((finished_run / "train_summary.json").read_text())
     assert summary["steps"] == 4
     after = _files(run)

@@ -171,24 +171,11 @@ def _check_output_file(output: Path, overwrite: bool) -> None:
 
 
 def _write_npy(output: Path, array: object) -> None:
-    """Atomic: a temporary file beside ``output``, then one rename."""
-    import os
-    import tempfile
-
     import numpy as np
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".npy", dir=output.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from mote.model.io import atomic_write
+
+    atomic_write(output, lambda f: np.save(f, array, allow_pickle=False))
 
 
 @app.command()

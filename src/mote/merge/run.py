@@ -43,7 +43,7 @@ from mote.merge.registry import get_method
 from mote.merge.self_positioning import SelfPositioningOptions, self_position
 from mote.merge.stats import diagonal_fisher, gram_matrices
 from mote.merge.task_vector import StateDict, check_compatible, is_mergeable
-from mote.model.io import atomic_dir, check_writable
+from mote.model.io import atomic_dir, check_writable, read_json
 from mote.model.resolve import resolve_model
 from mote.model.sentence import load
 from mote.model.weights import INDEX, WEIGHTS, LazyStateDict, save_state, weights_dir
@@ -104,6 +104,7 @@ def merge_models(
 
     ``device`` runs the probe forward passes of self_positioning, fisher and regmean.
     """
+    check_same_architecture(base_dir, model_dirs)
     base = LazyStateDict(base_dir)
     models = [LazyStateDict(m) for m in model_dirs]
     check_compatible(base, models, labels=[f"model {str(m)!r}" for m in model_dirs])
@@ -115,6 +116,24 @@ def merge_models(
         stats = _dense_stats(spec.stats, model_dirs, probe, model_tasks, Path(tmp), device) if spec.stats else None
         merged, copied = merge_state_dicts(spec, kwargs, models, base, stats=stats, progress=progress)
     return merged, {"copied_from_base": copied}
+
+
+def check_same_architecture(base_dir: str | Path, model_dirs: Sequence[str | Path]) -> None:
+    """Every input is a complete model folder of the base's architecture (same tensor names and shapes are not
+    enough: a RoBERTa and a BERT of one size share them, and merging them gives a model of neither)."""
+    def arch(folder: str | Path) -> tuple[Any, Any]:
+        config = read_json(weights_dir(folder) / "config.json")  # missing or corrupt: an error naming the file
+        return config.get("model_type"), config.get("architectures")
+
+    want = arch(base_dir)
+    for folder in model_dirs:
+        got = arch(folder)
+        if got[0] != want[0]:
+            hint = " A MoTE model's experts are merged with `mote_model:`, not `models:`." if got[0] == "mote" else ""
+            raise ValueError(
+                f"Model {str(folder)!r} is a {got[0]!r} model ({weights_dir(folder) / 'config.json'}), the base "
+                f"{str(base_dir)!r} a {want[0]!r} one. Merge only fine-tunes of the same base architecture.{hint}"
+            )
 
 
 def _self_position_dense(

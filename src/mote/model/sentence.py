@@ -162,7 +162,10 @@ def load(path: str | os.PathLike[str], device: str | None = "cpu") -> SentenceTr
     except (OSError, RuntimeError) as e:
         raise ModelFolderError(f"Could not load model from {folder!r}: {e}") from e
     except (ValueError, IndexError) as e:  # e.g. a config naming a block the model lacks
-        raise ModelFolderError(f"Could not build the model described by {folder!r}/config.json: {e}") from e
+        raise ModelFolderError(
+            f"Could not build the model described by {folder!r}/config.json: {e} Restore the config saved with "
+            "these weights, or re-save the model."
+        ) from e
     _check_loaded(st, Path(folder))
     return st
 

@@ -65,11 +65,23 @@ def previous_work(out: Path) -> list[Path]:
     return found
 
 
+# files named by path: the same file moved or copied along with the run (identical bytes) is no change
+FILE_KEYS = frozenset({"data.recipe"})
+
+
+def _same(key: str, a: Any, b: Any) -> bool:
+    if a == b:
+        return True
+    if key in FILE_KEYS and isinstance(a, str) and isinstance(b, str) and Path(a).is_file() and Path(b).is_file():
+        return Path(a).read_bytes() == Path(b).read_bytes()
+    return False
+
+
 def changed_settings(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """``key: saved -> new`` for every setting outside :data:`RESUMABLE` that differs."""
     a, b = flatten(saved), flatten(new)
     return [f"{k}: {a.get(k, '(unset)')!r} -> {b.get(k, '(unset)')!r}"
-            for k in sorted(set(a) | set(b)) if k not in RESUMABLE and a.get(k) != b.get(k)]
+            for k in sorted(set(a) | set(b)) if k not in RESUMABLE and not _same(k, a.get(k), b.get(k))]
 
 
 def check_run_folder(out: Path, config: dict[str, Any], resume: bool, config_file: str) -> None:
@@ -147,9 +159,3 @@ def complete_checkpoint(folder: Path) -> str | None:
         )
     return None
 
-
-def step_of(checkpoint: str | None) -> int:
-    if checkpoint is None:
-        return 0
-    m = CHECKPOINT.match(Path(checkpoint).name)
-    return int(m.group(1)) if m else 0

@@ -28,7 +28,7 @@ from mote.train.callbacks import JsonlMetrics, loss_curve_summary
 from mote.train.collator import MoteDataCollator
 from mote.train.config import TrainConfig
 from mote.train.datasets import prepare
-from mote.train.resume import check_run_folder, complete_checkpoint, step_of
+from mote.train.resume import check_run_folder, complete_checkpoint
 from mote.train.sampler import (
     TemperatureBatchSampler,
     WeightedBatchSampler,
@@ -143,6 +143,20 @@ def training_arguments(
     )
 
 
+def _finished(output_dir: Path, config: TrainConfig) -> dict[str, Any] | None:
+    """The saved summary of a run that already finished (final model, summary, last checkpoint at max_steps),
+    marked ``already_finished``; None when there is training left."""
+    done = output_dir / "train_summary.json"
+    if not ((output_dir / "final").is_dir() and done.is_file()):
+        return None
+    summary: dict[str, Any] = json.loads(done.read_text(encoding="utf-8"))
+    if int(summary.get("steps", 0)) < config.train.max_steps:
+        return None
+    log.info("resume: the run in %s already finished (%d of %d steps); nothing to train, its summary is kept.",
+             output_dir, summary["steps"], config.train.max_steps)
+    return {**summary, "already_finished": True}
+
+
 def _fit(
     config: TrainConfig,
     model: SentenceTransformer,
@@ -152,15 +166,11 @@ def _fit(
     resume: bool,
     callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
+    if resume and (done := _finished(output_dir, config)) is not None:
+        return done
     checkpoint = complete_checkpoint(output_dir) if resume else None
     if checkpoint is None and resume:
         log.info("resume: no checkpoint in %s yet; starting from the beginning.", output_dir)
-    done = output_dir / "train_summary.json"
-    if step_of(checkpoint) >= config.train.max_steps and (output_dir / "final").is_dir() and done.is_file():
-        log.info("resume: the run in %s already finished (%d of %d steps); nothing to train, its summary is kept.",
-                 output_dir, step_of(checkpoint), config.train.max_steps)
-        finished: dict[str, Any] = json.loads(done.read_text(encoding="utf-8"))
-        return finished
     prepared = prepare(raw, config, model, tasks, routed=config.model.mode == "mote")
     rt = setup(config.train.precision, config.train.device, config.train.threads, what="train")
     args = training_arguments(config, output_dir, rt)
@@ -235,6 +245,8 @@ def train(
     check_model_section(config)  # a missing base or a bad layer spec fails before the data is read
     out = Path(config.train.output_dir)
     check_run_folder(out, config.model_dump(mode="json"), resume, CONFIG_FILE)  # before writing anything
+    if resume and config.model.mode != "separate" and (done := _finished(out, config)) is not None:
+        return done  # nothing to train: not even the data is read
     raw = select_tasks(datasets if datasets is not None else load_data(config), config)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / CONFIG_FILE, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
