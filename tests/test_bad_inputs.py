@@ -655,3 +655,86 @@ def test_a_single_string_is_one_text_and_one_task(bad_input_assets: Assets) -> N
     st = upcycle(str(bad_input_assets.get("dense")), "query")
     assert st[0].auto_model.config.tasks.names == ["query"]
     assert encode(load(bad_input_assets.get("mote")), "hello", task="query").shape == (1, 32)
+
+
+# -- faults: kill -9 at each write point -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Fault:
+    id: str
+    point: str  # fault_script.py's write point: weights | rename | replace
+    argv: list[str]  # the command killed at that point (placeholders as in Case)
+    target: str  # what it writes: must be absent afterwards, or unchanged when an earlier one exists
+    earlier: bool = False  # an earlier output exists at target (made by the same command first)
+    rerun: list[str] | None = None  # the command that finishes the job afterwards (default: argv)
+
+
+TRAIN_RUN = ["train", "{trainrun}/train.yaml", "--set", "train.output_dir={tmp}/run"]
+UPCYCLE_RUN = ["upcycle", "--base", "{dense}", "--out", "{tmp}/out", "--tasks", "query,document", "--layers", "1,3"]
+MERGE_RUN = ["merge", "{mcfg}", "--set", "out={tmp}/out"]
+FAULTS = [
+    Fault("upcycle-killed-writing-weights", "weights", UPCYCLE_RUN, "{tmp}/out"),
+    Fault("upcycle-killed-before-publishing", "rename", UPCYCLE_RUN, "{tmp}/out"),
+    Fault("average-killed-writing-weights", "weights", ["average", "{mote}", "--out", "{tmp}/out"], "{tmp}/out"),
+    Fault("average-overwrite-killed-before-publishing", "rename",
+          ["average", "{mote}", "--out", "{tmp}/out", "--overwrite", "--weights", "2,1"], "{tmp}/out", earlier=True),
+    Fault("merge-killed-writing-weights", "weights", MERGE_RUN, "{tmp}/out"),
+    Fault("merge-overwrite-killed-before-publishing", "rename", [*MERGE_RUN, "--set", "overwrite=true"], "{tmp}/out",
+          earlier=True),
+    Fault("encode-overwrite-killed-before-publishing", "replace",
+          ["encode", "{mote}", "-i", "{texts}", "-o", "{tmp}/out.npy", "--task", "query", "--precision", "fp32",
+           "--overwrite"], "{tmp}/out.npy", earlier=True),
+    Fault("train-killed-before-publishing-the-final-model", "rename", TRAIN_RUN, "{tmp}/run/final",
+          rerun=[*TRAIN_RUN, "--resume"]),
+    Fault("train-killed-publishing-a-checkpoint", "replace", TRAIN_RUN, "{tmp}/run/final",
+          rerun=[*TRAIN_RUN, "--resume"]),
+]
+
+
+def _leftovers(folder: Path) -> list[str]:
+    """Temporary files and folders of interrupted writes under ``folder``."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if ".tmp-" in p.name or p.name == ".staging")
+
+
+@pytest.mark.parametrize("fault", [pytest.param(f, id=f.id) for f in FAULTS])
+def test_killed_write(fault: Fault, bad_input_assets: Assets, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kill -9 at a write point: nothing half-written looks valid, an earlier output survives, no input changes,
+    and running the command again (``--resume`` for training) finishes the job and leaves no temporary files."""
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    ctx = Ctx(bad_input_assets, work, ())
+    argv = [ctx.fmt(a) for a in fault.argv]
+    target = Path(ctx.fmt(fault.target))
+    if fault.earlier:
+        first = runner.invoke(app, argv)
+        assert first.exit_code == 0, first.output
+    earlier = tree_hashes(target)
+    inputs = {k: v for k, v in ctx.snapshot(()).items() if not k.startswith(str(work))}
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    killed = subprocess.run([sys.executable, str(Path(__file__).parent / "fault_script.py"), fault.point, *argv],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9, f"not killed at {fault.point!r} (exit {killed.returncode}):\n{killed.stderr[-3000:]}"
+    assert tree_hashes(target) == earlier, "a killed write changed (or half-created) its output"
+    assert {k: v for k, v in ctx.snapshot(()).items() if not k.startswith(str(work))} == inputs
+
+    again = runner.invoke(app, [ctx.fmt(a) for a in (fault.rerun or fault.argv)])
+    assert again.exit_code == 0, again.output
+    parent = target.parent if target.name != "final" else target.parent
+    assert _leftovers(parent) == [], "temporary files of the killed write were left behind"
+    if target.suffix == ".npy":
+        assert np.load(target).shape == (2, 32)
+    else:
+        from mote.model.sentence import load
+
+        load(target)
+    if target.name == "final":  # the resumed run trained exactly its steps: no step 3 of 2, no lost summary
+        summary = json.loads((target.parent / "train_summary.json").read_text())
+        assert summary["steps"] == 2
+        assert len((target.parent / "batches.jsonl").read_text().splitlines()) == 2

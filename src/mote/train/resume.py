@@ -159,3 +159,8 @@ def complete_checkpoint(folder: Path) -> str | None:
         )
     return None
 
+
+def checkpoint_step(checkpoint: str | Path) -> int:
+    """N of a ``checkpoint-N`` folder."""
+    m = CHECKPOINT.match(Path(checkpoint).name)
+    return int(m.group(1)) if m else 0

@@ -18,6 +18,7 @@ import yaml
 from datasets import Dataset
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainingArguments
 from sentence_transformers.base.sampler import MultiDatasetBatchSamplers
+from transformers import TrainerState
 
 from mote.model.io import atomic_dir, atomic_write_text
 from mote.model.resolve import resolve_model
@@ -28,7 +29,7 @@ from mote.train.callbacks import JsonlMetrics, loss_curve_summary
 from mote.train.collator import MoteDataCollator
 from mote.train.config import TrainConfig
 from mote.train.datasets import prepare
-from mote.train.resume import check_run_folder, complete_checkpoint
+from mote.train.resume import check_run_folder, checkpoint_step, complete_checkpoint
 from mote.train.sampler import (
     TemperatureBatchSampler,
     WeightedBatchSampler,
@@ -204,7 +205,16 @@ def _fit(
         ],
     )
     start = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=checkpoint)
+    if checkpoint is not None and checkpoint_step(checkpoint) >= config.train.max_steps:
+        # killed after its last checkpoint, before the final model: publish that checkpoint (training on from
+        # it would run a step past max_steps)
+        log.info("resume: %s is the last step (%d); saving it as the final model.", checkpoint, config.train.max_steps)
+        trainer._load_from_checkpoint(checkpoint)
+        trainer.state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
+        losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+        train_loss = float(sum(losses) / len(losses)) if losses else float("nan")
+    else:
+        train_loss = trainer.train(resume_from_checkpoint=checkpoint).training_loss
     seconds = time.perf_counter() - start
     # the training length is a training setting: the saved model keeps the base's length, so every variant
     # is evaluated at one length (a model saved at 128 would silently truncate long documents later)
@@ -217,7 +227,7 @@ def _fit(
         "mode": config.model.mode,
         "steps": trainer.state.global_step,
         "train_seconds": round(seconds, 2),
-        "train_loss": result.training_loss,
+        "train_loss": train_loss,
         "examples_seen": trainer.state.global_step * config.train.batch_size * max(1, args.world_size),
         "resumed_from": checkpoint,
         "device": rt.device,
