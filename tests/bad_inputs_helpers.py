@@ -404,7 +404,7 @@ def _trainrun(assets: Assets, folder: Path) -> Path:
     from mote.train.run import train
 
     (folder / "data").mkdir()
-    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu"]
     rows = [{"anchor": f"{words[i % 12]} {words[(i * 5) % 12]} {i}", "positive": f"{words[(i * 7) % 12]} doc {i}"}
             for i in range(24)]
     (folder / "data" / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")

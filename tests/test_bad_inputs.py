@@ -726,8 +726,7 @@ def test_killed_write(fault: Fault, bad_input_assets: Assets, tmp_path: Path, mo
 
     again = runner.invoke(app, [ctx.fmt(a) for a in (fault.rerun or fault.argv)])
     assert again.exit_code == 0, again.output
-    parent = target.parent if target.name != "final" else target.parent
-    assert _leftovers(parent) == [], "temporary files of the killed write were left behind"
+    assert _leftovers(target.parent) == [], "temporary files of the killed write were left behind"
     if target.suffix == ".npy":
         assert np.load(target).shape == (2, 32)
     else:
