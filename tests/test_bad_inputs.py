@@ -560,6 +560,10 @@ FOUND = [  # found by the matrix itself (not in the issue)
          mentions=("{results}/run-a", "more than once"), fix="pass each run once"),
     Case("compare-png-under-a-file", ["compare", "{results}/run-a", "--baseline", "run-a", "--png", "{tmp}/f/c.png"],
          setup=write("f", "a file"), mentions=("{tmp}/f",), fix="exists as a file, not a folder"),
+    Case("compare-existing-png", ["compare", "{results}/run-a", "--baseline", "run-a", "--png", "{tmp}/c.png"],
+         setup=write("c.png", "an earlier chart"), mentions=("{tmp}/c.png", "already exists"), fix="pass --overwrite"),
+    Case("evaluate-existing-results", [*EV, "--out", "{tmp}/res", "{mote}"], setup=write("res/summary.json", "{{}}"),
+         mentions=("{tmp}/res", "already holds an evaluation"), fix="pass --overwrite"),
 ]
 
 CASES: list[Case] = [*UPCYCLE, *ENCODE, *AVERAGE, *INFO, *TRAIN, *MERGE, *PIPELINE, *EVALUATE, *COMPARE, *DOCTOR, *API,

@@ -274,6 +274,7 @@ def evaluate(
     device: DeviceOpt = "auto",
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     bf16: Annotated[bool | None, typer.Option(hidden=True, help="Deprecated: use --precision.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an earlier evaluation in --out.")] = False,
 ) -> None:
     """Evaluate through mteb on local data: main score per task, type averages, overall."""
     from mote.evaluate import evaluate as do_evaluate
@@ -292,6 +293,7 @@ def evaluate(
             batch_size=batch_size,
             progress=typer.echo,
             bf16=bf16,
+            overwrite=overwrite,
         )
     except USER_ERRORS as e:
         _fail(e)
@@ -303,12 +305,13 @@ def compare(
     result_dirs: Annotated[list[Path], typer.Argument(help="Result folders written by `mote evaluate --out`.")],
     baseline: Annotated[str, typer.Option(help="Name (folder name) of the run deltas are taken against.")],
     png: Annotated[Path, typer.Option(help="Bar chart to write.")] = Path("compare.png"),
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --png.")] = False,
 ) -> None:
     """Side-by-side table of several evaluation runs with deltas against a baseline, plus a bar chart."""
     from mote.evaluate import compare as do_compare
 
     try:
-        typer.echo(do_compare(result_dirs, baseline, png=png))
+        typer.echo(do_compare(result_dirs, baseline, png=png, overwrite=overwrite))
     except USER_ERRORS as e:
         _fail(e)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mote._errors import unknown_name
+from mote.model.io import atomic_write
 
 Row = tuple[str, dict[str, float]]  # row label -> {model: score}
 
@@ -93,8 +94,7 @@ def plot(rows: list[Row], models: list[str], png: str | os.PathLike[str]) -> Pat
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     out = Path(png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
+    atomic_write(out, lambda f: fig.savefig(f, dpi=120, format="png"))
     plt.close(fig)
     return out
 
@@ -103,6 +103,7 @@ def compare(
     result_dirs: Sequence[str | os.PathLike[str]],
     baseline: str,
     png: str | os.PathLike[str] | None = "compare.png",
+    overwrite: bool = False,
 ) -> str:
     """Markdown table of the runs in ``result_dirs`` (columns named after the folders), with deltas
     against the run named ``baseline``; also writes a bar chart to ``png`` unless it is None."""
@@ -112,6 +113,8 @@ def compare(
     twice = sorted({str(d) for d in result_dirs if resolved.count(Path(d).resolve()) > 1})
     if twice:
         raise ValueError(f"Result folder {twice[0]!r} is given more than once: pass each run once.")
+    if png is not None and Path(png).exists() and not overwrite:
+        raise FileExistsError(f"Bar chart {str(png)!r} already exists. Choose another --png, or pass --overwrite.")
     models = _labels(result_dirs)
     if baseline not in models:
         raise unknown_name("baseline", baseline, models, "The baseline is one of the compared result folders' names.")

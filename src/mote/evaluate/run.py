@@ -23,7 +23,7 @@ from mote.evaluate.encoder import MoteEncoder, load_encoder
 from mote.evaluate.local_tasks import TaskDef, make_task
 from mote.evaluate.suites import select_tasks
 from mote.evaluate.summary import TaskScore, machine_info, summarize, to_markdown
-from mote.model.io import atomic_write_text
+from mote.model.io import atomic_write_text, check_writable
 from mote.runtime import precision_from_bf16
 from mote.tasks import TaskSet
 
@@ -112,15 +112,22 @@ def evaluate(
     seed: int = 42,
     progress: Callable[[str], None] | None = None,
     bf16: bool | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Evaluate the model at ``model_path`` on ``suite`` (optionally only ``tasks`` / ``task_types``).
 
     Writes MTEB's result file per task to ``out/tasks/{task}.json`` and ``out/summary.{json,md}`` when
     ``out`` is given; returns the summary dict (scores x 100, per-type and overall averages, timing,
-    machine). ``cache_dir=None`` disables the embedding cache. ``task_set`` routes a dense model derived
+    machine); an ``out`` holding an earlier evaluation is refused unless ``overwrite``.
+    ``cache_dir=None`` disables the embedding cache. ``task_set`` routes a dense model derived
     from a MoTE model (averaged, merged) through that task table instead of its saved prompts.
     """
     precision = precision_from_bf16(bf16, precision, "evaluate()")  # deprecated keyword
+    if out is not None:  # the one overwrite policy: an earlier evaluation is kept unless overwrite is asked for
+        if (Path(out) / "summary.json").exists() and not overwrite:
+            raise FileExistsError(f"{str(out)!r} already holds an evaluation (summary.json). Choose another --out, "
+                                  "or pass --overwrite.")
+        check_writable(Path(out), "results")
     chosen = select_tasks(suite, tasks, task_types)
     root = resolve_data_root(data_root, chosen)
     say = progress or (lambda _msg: None)

@@ -63,6 +63,11 @@ def check_writable(folder: Path, what: str = "output") -> None:
     probe = Path(folder)
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
+    if not probe.is_dir():
+        raise NotADirectoryError(
+            f"Cannot write the {what} under {str(folder)!r}: {str(probe)!r} exists as a file, not a folder. "
+            "Choose another path."
+        )
     try:
         fd, name = tempfile.mkstemp(prefix=".mote-write-probe-", dir=probe)
     except OSError as e:

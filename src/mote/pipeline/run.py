@@ -301,6 +301,7 @@ def run_variant(
         task_types=e.task_types,
         data_root=e.data_root,
         out=folder / "eval",
+        overwrite=True,  # the job's own folder: a job killed after evaluating is evaluated again
         precision=e.precision,
         device=config.device,
         batch_size=e.batch_size,
