@@ -72,8 +72,8 @@ def inputs(pipeline: Path, seed: int) -> dict[str, Any]:
 
 
 def model_bytes(folder: str) -> int:
-    from mote.model.weights import LazyStateDict
     from mote.model.resolve import resolve_model
+    from mote.model.weights import LazyStateDict
 
     state = LazyStateDict(resolve_model(folder))
     return sum(state[n].numel() * state[n].element_size() for n in state)

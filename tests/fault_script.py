@@ -3,7 +3,8 @@
     python fault_script.py POINT mote-args...
 
 POINT: ``weights`` (a weights file half written, then killed), ``rename`` (killed just before the rename that
-publishes a model folder), ``replace`` (killed just before the rename that publishes a file or a checkpoint).
+publishes a model folder), ``replace`` (killed just before the rename that publishes a file), ``checkpoint``
+(killed just before a finished checkpoint is renamed out of ``.staging/``).
 The patches go in before mote (and transformers) are imported, so every writer sees them.
 """
 
@@ -36,6 +37,15 @@ elif point == "rename":
     pathlib.Path.rename = die  # type: ignore[assignment,method-assign]
 elif point == "replace":
     os.replace = die  # type: ignore[assignment]
+elif point == "checkpoint":  # the rename that publishes a finished checkpoint from .staging/
+    original_replace = os.replace
+
+    def replace_or_die(src: object, dst: object, *args: object, **kwargs: object) -> None:
+        if ".staging" in str(src):
+            die()
+        original_replace(src, dst, *args, **kwargs)  # type: ignore[arg-type]
+
+    os.replace = replace_or_die  # type: ignore[assignment]
 else:
     raise SystemExit(f"unknown fault point {point!r}")
 

@@ -642,9 +642,15 @@ def test_bad_input(case: Case, bad_input_assets: Assets, tmp_path: Path, monkeyp
 # -- the silent rows whose fix is a correct result, not an error ----------------------------------------------------
 def test_mixed_task_list_with_different_lengths_reaches_each_texts_expert(bad_input_assets: Assets) -> None:
     # before: sentence-transformers sorted the texts by length but not the per-text tasks (rows off by 0.19-0.26)
-    from mote.model.sentence import load
+    from mote.model.routing import TaskExperts
+    from mote.model.sentence import load, mote_model
 
     st = load(bad_input_assets.get("mote"))
+    torch.manual_seed(0)
+    with torch.no_grad():  # distinct experts: a text reaching the wrong one must show (up-cycled ones are equal)
+        for bank in (m for m in mote_model(st).modules() if isinstance(m, TaskExperts)):
+            for p in bank.experts[0].parameters():
+                p.add_(torch.randn_like(p) * 0.5)
     texts = ["short", "a much longer text about many different things and more", "mid length text here"]
     tasks = ["document", "query", "document"]
     mixed = st.encode(texts, task=tasks, convert_to_tensor=True)
@@ -665,7 +671,7 @@ def test_a_single_string_is_one_text_and_one_task(bad_input_assets: Assets) -> N
 @dataclass(frozen=True)
 class Fault:
     id: str
-    point: str  # fault_script.py's write point: weights | rename | replace
+    point: str  # fault_script.py's write point: weights | rename | replace | checkpoint
     argv: list[str]  # the command killed at that point (placeholders as in Case)
     target: str  # what it writes: must be absent afterwards, or unchanged when an earlier one exists
     earlier: bool = False  # an earlier output exists at target (made by the same command first)
@@ -689,7 +695,7 @@ FAULTS = [
            "--overwrite"], "{tmp}/out.npy", earlier=True),
     Fault("train-killed-before-publishing-the-final-model", "rename", TRAIN_RUN, "{tmp}/run/final",
           rerun=[*TRAIN_RUN, "--resume"]),
-    Fault("train-killed-publishing-a-checkpoint", "replace", TRAIN_RUN, "{tmp}/run/final",
+    Fault("train-killed-publishing-a-checkpoint", "checkpoint", TRAIN_RUN, "{tmp}/run/final",
           rerun=[*TRAIN_RUN, "--resume"]),
 ]
 

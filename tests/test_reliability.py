@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file, save_file
 
-from mote.model.io import ModelFolderError, atomic_dir
+from mote.model.io import ModelFolderError, _owner, atomic_dir
 from mote.model.sentence import average, load, upcycle
-from mote.train.run import CONFIG_FILE, train
+from mote.train.run import train
 from mote.train.trainer import NonFiniteLossError
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -72,8 +72,7 @@ def test_resume_of_a_finished_run_trains_nothing(finished_run: Path, tiny_st_dir
     assert summary.pop("already_finished") is True
     assert summary == json.loads((finished_run / "train_summary.json").read_text())
     assert summary["steps"] == 4
-    after = _files(run)
-    assert {k: v for k, v in after.items() if k != CONFIG_FILE} == {k: v for k, v in before.items() if k != CONFIG_FILE}
+    assert _files(run) == before  # not even its saved settings are rewritten
 
 
 def test_refused_train_writes_nothing(finished_run: Path, tiny_st_dir: Path, tmp_path: Path) -> None:
@@ -97,7 +96,7 @@ def test_truncated_latest_checkpoint_falls_back_to_the_previous(finished_run: Pa
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     summary = train(config(tiny_st_dir, run, max_steps=4, save_steps=2), synthetic_datasets(), resume=True)
     assert summary["steps"] == 4 and summary["resumed_from"].endswith("checkpoint-2")
-    assert [p.name for p in run.glob("checkpoint-4.incomplete-*")], "the damaged checkpoint is kept aside"
+    assert [p.name for p in (run / "incomplete").glob("checkpoint-4-*")], "the damaged checkpoint is kept aside"
     ref, got = load_file(str(finished_run / "final" / "model.safetensors")), load_file(str(weights.parent.parent /
                                                                                         "final" / "model.safetensors"))
     assert max(float((ref[k] - got[k]).abs().max()) for k in ref) <= 1e-6  # same as the uninterrupted run
@@ -105,6 +104,10 @@ def test_truncated_latest_checkpoint_falls_back_to_the_previous(finished_run: Pa
 
 def test_no_complete_checkpoint_is_an_error(finished_run: Path, tiny_st_dir: Path, tmp_path: Path) -> None:
     run = _copy(finished_run, tmp_path / "run")
+    import shutil
+
+    shutil.rmtree(run / "final")  # killed before finishing: every checkpoint damaged
+    (run / "train_summary.json").unlink()
     for ckpt in run.glob("checkpoint-*"):
         (ckpt / "trainer_state.json").write_text("{trunc")
     with pytest.raises(ValueError, match="No complete checkpoint"):
@@ -201,12 +204,15 @@ def test_average_refuses_non_finite_weights(mote_dir: Path, tmp_path: Path, bad:
 
 def test_atomic_dir_cleans_temps_of_killed_writers_and_uses_normal_permissions(tmp_path: Path) -> None:
     # a writer killed mid-save leaves .NAME.tmp-PID-*; a dead PID's leftovers go, a live writer's stay
+    host = _owner().partition("@")[2]
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = tmp_path / f".model.tmp-{dead.stdout.strip()}-abc"
+    stale = tmp_path / f".model.tmp-{dead.stdout.strip()}@{host}-abc"
     stale.mkdir()
     (stale / "half.safetensors").write_bytes(b"x" * 100)
-    live = tmp_path / f".model.tmp-{os.getppid()}-abc"
+    live = tmp_path / f".model.tmp-{os.getppid()}@{host}-abc"
     live.mkdir()
+    elsewhere = tmp_path / f".model.tmp-{dead.stdout.strip()}@anotherhost-abc"  # can't tell: kept
+    elsewhere.mkdir()
     old = os.umask(0o022)
     try:
         with atomic_dir(tmp_path / "model") as tmp:
@@ -214,7 +220,7 @@ def test_atomic_dir_cleans_temps_of_killed_writers_and_uses_normal_permissions(t
             (tmp / "sub" / "f.txt").write_text("x")
     finally:
         os.umask(old)
-    assert not stale.exists() and live.exists()
+    assert not stale.exists() and live.exists() and elsewhere.exists()
     out = tmp_path / "model"
     # before: 0700 folders and 0600 files (tempfile's private modes) for a model meant to be shared
     assert stat.S_IMODE(out.stat().st_mode) == 0o755
@@ -230,3 +236,33 @@ def test_model_folder_without_a_listed_module_is_refused(tiny_st_dir: Path, tmp_
     with pytest.raises(ModelFolderError, match=r"1_Pooling.*modules\.json"):
         load(folder)
 
+
+
+def test_a_write_killed_between_its_two_renames_gets_the_previous_version_back(tmp_path: Path) -> None:
+    # an overwrite renames the old output away, then the new one into place; killed in between, the old one
+    # must come back (before: the next write deleted it as a stale temporary)
+    host = _owner().partition("@")[2]
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    old = tmp_path / f".model.old-{dead.stdout.strip()}@{host}"
+    old.mkdir()
+    (old / "weights.bin").write_text("the previous model")
+    with pytest.raises(FileExistsError, match="--overwrite"), atomic_dir(tmp_path / "model"):
+        pass
+    assert (tmp_path / "model" / "weights.bin").read_text() == "the previous model"
+    assert not old.exists()
+
+
+def test_resume_refuses_an_edited_recipe_and_accepts_a_moved_one(tmp_path: Path) -> None:
+    from mote.train.resume import changed_settings, input_digests
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("datasets: {stsb: {}}\n")
+    saved = {"data": {"recipe": str(recipe)}, "train": {"learning_rate": 1e-3}}
+    digests = input_digests(saved)
+    moved = tmp_path / "elsewhere" / "r.yaml"
+    moved.parent.mkdir()
+    moved.write_text(recipe.read_text())
+    assert changed_settings(saved, {"data": {"recipe": str(moved)}, "train": {"learning_rate": 1e-3}}, digests) == []
+    recipe.write_text("datasets: {stsb: {max_examples: 10}}\n")
+    changes = changed_settings(saved, saved, digests)
+    assert len(changes) == 1 and "data.recipe: the file's content changed" in changes[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -58,6 +59,8 @@ def _message(e: BaseException) -> str:
 
 
 def _fail(e: BaseException) -> None:
+    if os.environ.get("MOTE_DEBUG"):  # a developer's switch: the full traceback instead of the one-line error
+        raise e
     typer.secho(f"error: {_message(e)}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2) from None
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
+import logging
 import os
+import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -14,16 +19,20 @@ from typing import IO, Any
 from mote import __version__
 
 WEIGHTS = "model.safetensors"
+log = logging.getLogger(__name__)
 
 
 class ModelFolderError(ValueError):
     """A model folder is missing a file, has a corrupt one, or comes from a newer mote."""
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    mask = os.umask(0)  # read once, at import (single-threaded): os.umask has no read-only form
     os.umask(mask)
     return mask
+
+
+UMASK = _read_umask()
 
 
 def _alive(pid: int) -> bool:
@@ -36,21 +45,44 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def clean_stale_temps(out: Path) -> list[Path]:
-    """Remove the temporary folders of earlier writes of ``out`` whose process is gone (killed mid-save).
+def _owner() -> str:
+    """``PID@HOST`` of this process: temporary names carry it, so only a dead writer *of this host* is cleaned
+    (a writer on another machine sharing the folder cannot be checked)."""
+    host = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32] or "host"
+    return f"{os.getpid()}@{host}"
 
-    Temporary names carry the writer's pid (``.NAME.tmp-PID-*``, ``.NAME.old-PID``); a live writer's are kept.
+
+def _stale(name: str, marker: str) -> bool:
+    """Whether a temporary ``name`` (``...{marker}PID@HOST-...``) belongs to a dead process of this host."""
+    owner = name.rsplit(marker, 1)[-1].split("-", 1)[0]
+    pid, _, host = owner.partition("@")
+    here = _owner().partition("@")[2]
+    return pid.isdigit() and host == here and int(pid) != os.getpid() and not _alive(int(pid))
+
+
+def clean_stale_temps(out: Path) -> list[Path]:
+    """Tidy what killed earlier writes of ``out`` left beside it (only a dead writer's, of this host).
+
+    ``.NAME.tmp-PID@HOST-*`` (a half-written new version) is removed. ``.NAME.old-PID@HOST`` is the previous
+    version, renamed away just before the new one was to take its place: if ``out`` is missing (killed between
+    the two renames) it is put back, never deleted; if ``out`` exists it is the superseded copy and is removed.
     """
-    removed = []
+    removed: list[Path] = []
     if not out.parent.is_dir():
         return removed
-    for pattern in (f".{out.name}.tmp-*", f".{out.name}.old-*"):
-        for stale in out.parent.glob(pattern):
-            pid_text = stale.name.rsplit(".tmp-", 1)[-1] if ".tmp-" in stale.name else stale.name.rsplit(".old-", 1)[-1]
-            pid = pid_text.split("-", 1)[0]
-            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+    name = glob.escape(out.name)
+    for stale in sorted(out.parent.glob(f".{name}.old-*")):
+        if _stale(stale.name, ".old-"):
+            if not out.exists():
+                stale.rename(out)
+                log.warning("Restored %s from %s (a write of it was killed before it finished).", out, stale.name)
+            else:
                 shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
                 removed.append(stale)
+    for stale in out.parent.glob(f".{name}.tmp-*"):
+        if _stale(stale.name, ".tmp-"):
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+            removed.append(stale)
     return removed
 
 
@@ -83,24 +115,25 @@ def check_writable(folder: Path, what: str = "output") -> None:
 def atomic_dir(out: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside ``out``; on success it replaces ``out`` in one rename.
 
-    On error the temporary folder is removed and an existing ``out`` is left untouched; temporary folders
-    left by a killed earlier write are removed first. The result gets the usual permissions (umask), not
-    the private 0700 of a temporary folder.
+    On error the temporary folder is removed and an existing ``out`` is left untouched. What killed earlier
+    writes left is tidied first (:func:`clean_stale_temps`). The result gets the usual permissions (umask),
+    not the private 0700 of a temporary folder.
     """
     out = Path(out)
+    with contextlib.suppress(OSError):  # first: a previous version a killed write left renamed away comes back
+        clean_stale_temps(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"Output folder {str(out)!r} already exists. Choose another --out, or pass --overwrite.")
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"Output {str(out)!r} is a file, not a folder. Choose another --out.")
     check_writable(out.parent)
     out.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale_temps(out)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{_owner()}-", dir=out.parent))
     try:
         yield tmp
         _publish_permissions(tmp)
         if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            old = out.with_name(f".{out.name}.old-{_owner()}")
             out.rename(old)
             tmp.rename(out)
             shutil.rmtree(old, ignore_errors=True)
@@ -113,7 +146,7 @@ def atomic_dir(out: str | os.PathLike[str], overwrite: bool = False) -> Iterator
 
 def _publish_permissions(folder: Path) -> None:
     """Folders 0777 and files 0666 minus the umask, as a plain ``mkdir``/``open`` would make them."""
-    mask = _umask()
+    mask = UMASK
     folder.chmod(0o777 & ~mask)
     for p in folder.rglob("*"):
         p.chmod((0o777 if p.is_dir() else 0o666) & ~mask)
@@ -128,11 +161,11 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]
     check_writable(path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{_owner()}-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -231,6 +264,9 @@ def _check_modules(folder: Path) -> None:
         raise ModelFolderError(f"{str(path)!r} should hold a JSON list of modules, found {type(entries).__name__}.")
     for entry in entries:
         sub = str(entry.get("path", "")) if isinstance(entry, dict) else ""
+        kind = str(entry.get("type", "")) if isinstance(entry, dict) else ""
+        if kind.endswith("Normalize"):  # reads no files: its folder is often absent (git and the Hub drop empty ones)
+            continue
         if sub and not (folder / sub).is_dir():
             raise ModelFolderError(
                 f"Missing module folder {str(folder / sub)!r} ({entry.get('type', 'module')}), listed in "

@@ -163,8 +163,9 @@ def load(path: str | os.PathLike[str], device: str | None = "cpu") -> SentenceTr
         raise ModelFolderError(f"Could not load model from {folder!r}: {e}") from e
     except (ValueError, IndexError) as e:  # e.g. a config naming a block the model lacks
         raise ModelFolderError(
-            f"Could not build the model described by {folder!r}/config.json: {e} Restore the config saved with "
-            "these weights, or re-save the model."
+            f"Could not build the model described by {folder!r}/config.json: {e} If the config was edited, restore "
+            "the one saved with these weights; if it names a model type this transformers does not know, upgrade "
+            "transformers."
         ) from e
     _check_loaded(st, Path(folder))
     return st
@@ -214,7 +215,7 @@ def encode(
         if not instruction:
             kwargs["prompt"] = ""
     elif task is not None and instruction:
-        prompts = dict(model.prompts or {})
+        prompts = {k: v for k, v in (model.prompts or {}).items() if v}  # sentence-transformers adds empty ones
         if task in prompts:
             kwargs["prompt_name"] = task
         elif prompts:  # a dense model trained with instructions: a mistyped task must not drop the prompt

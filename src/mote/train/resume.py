@@ -7,11 +7,12 @@ skipped (never deleted).
   continued run something else (learning rate, batch size, steps, data, tasks ...) is refused with the list of
   changes. Only settings that do not change what is trained (:data:`RESUMABLE`) may differ.
 * The checkpoint resumed from is the newest *complete* one: a checkpoint whose weights, optimizer or state
-  file is truncated is moved aside (``checkpoint-N.incomplete-...``) with a warning, and the previous one used.
+  file is truncated is moved aside (``incomplete/checkpoint-N-...``) with a warning, and the previous one used.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -22,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from mote.model.io import ModelFolderError, check_safetensors_header
+from mote.model.io import ModelFolderError, check_safetensors_header, check_writable
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,9 @@ CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 # settings that may change between a run and its resumption: where and how fast it runs, how often it logs
 RESUMABLE = frozenset({
     "train.output_dir", "train.precision", "train.device", "train.threads", "train.logging_steps",
-    "train.save_steps", "train.save_total_limit", "data.data_root",
+    "train.save_steps", "train.save_total_limit", "train.mini_batch_size", "data.data_root",
 })
+INPUTS_FILE = "mote_run_inputs.json"  # content digests of the files a run's settings name
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -65,27 +67,45 @@ def previous_work(out: Path) -> list[Path]:
     return found
 
 
-# files named by path: the same file moved or copied along with the run (identical bytes) is no change
-FILE_KEYS = frozenset({"data.recipe"})
+# files named by path are compared by content: an edited recipe is a change, the same recipe moved is not
+FILE_KEYS = ("data.recipe",)
 
 
-def _same(key: str, a: Any, b: Any) -> bool:
-    if a == b:
-        return True
-    if key in FILE_KEYS and isinstance(a, str) and isinstance(b, str) and Path(a).is_file() and Path(b).is_file():
-        return Path(a).read_bytes() == Path(b).read_bytes()
-    return False
+def digest(path: Any) -> str | None:
+    p = Path(str(path)) if isinstance(path, str) else None
+    return hashlib.sha256(p.read_bytes()).hexdigest() if p is not None and p.is_file() else None
 
 
-def changed_settings(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """``key: saved -> new`` for every setting outside :data:`RESUMABLE` that differs."""
+def input_digests(config: dict[str, Any]) -> dict[str, str | None]:
+    """``{key: sha256}`` of the files the settings name (saved in :data:`INPUTS_FILE` when a run starts)."""
+    flat = flatten(config)
+    return {k: digest(flat.get(k)) for k in FILE_KEYS}
+
+
+def changed_settings(saved: dict[str, Any], new: dict[str, Any],
+                     saved_digests: dict[str, str | None] | None = None) -> list[str]:
+    """``key: saved -> new`` for every setting outside :data:`RESUMABLE` that differs. Keys a run's saved
+    settings lack (added by a later mote) are not compared; files are compared by content when it is known."""
     a, b = flatten(saved), flatten(new)
-    return [f"{k}: {a.get(k, '(unset)')!r} -> {b.get(k, '(unset)')!r}"
-            for k in sorted(set(a) | set(b)) if k not in RESUMABLE and not _same(k, a.get(k), b.get(k))]
+    out = []
+    for k in sorted(a):
+        if k in RESUMABLE:
+            continue
+        if k in FILE_KEYS:
+            before = (saved_digests or {}).get(k) or digest(a.get(k))
+            now = digest(b.get(k))
+            if before is not None and now is not None:
+                if before != now:
+                    out.append(f"{k}: the file's content changed ({a.get(k)!r}, sha256 {before[:12]} -> {now[:12]})")
+                continue
+        if a.get(k) != b.get(k):
+            out.append(f"{k}: {a.get(k, '(unset)')!r} -> {b.get(k, '(unset)')!r}")
+    return out
 
 
 def check_run_folder(out: Path, config: dict[str, Any], resume: bool, config_file: str) -> None:
     """Refuse (before writing anything) a new run into a used folder, or a resumption with changed settings."""
+    check_writable(out, "run folder")
     found = previous_work(out)
     if not resume:
         if found:
@@ -102,7 +122,12 @@ def check_run_folder(out: Path, config: dict[str, Any], resume: bool, config_fil
         saved = yaml.safe_load(saved_path.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ValueError(f"Cannot read the run's saved settings {str(saved_path)!r} ({e}); restore the file.") from None
-    changes = changed_settings(saved, config)
+    digests_path = out / INPUTS_FILE
+    try:
+        digests = json.loads(digests_path.read_text(encoding="utf-8")) if digests_path.is_file() else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        digests = None
+    changes = changed_settings(saved, config, digests)
     if changes:
         raise ValueError(
             f"--resume would continue the run in {str(out)!r} with different settings than it started with "
@@ -138,24 +163,30 @@ def checkpoint_problem(ckpt: Path) -> str | None:
     return None
 
 
-def complete_checkpoint(folder: Path) -> str | None:
-    """The newest complete checkpoint in ``folder``; incomplete newer ones are moved aside, with a warning.
+def complete_checkpoint(folder: Path, main_process: bool = True) -> str | None:
+    """The newest complete checkpoint in ``folder``; incomplete newer ones are moved aside (by the main process
+    only) into ``folder/incomplete/``, where checkpoint rotation never sees them, with a warning.
 
     Raises when checkpoints exist but none is complete (resuming from nothing would silently start over).
     """
     found = checkpoints(folder)
     for ckpt in found:
-        problem = checkpoint_problem(ckpt)
+        try:
+            problem = checkpoint_problem(ckpt)
+        except OSError as e:  # another process moved it aside meanwhile
+            problem = str(e)
         if problem is None:
             return str(ckpt)
-        aside = ckpt.with_name(f"{ckpt.name}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}")
-        ckpt.rename(aside)
-        log.warning("resume: %s is incomplete (%s); moved aside to %s, resuming from the previous checkpoint.",
-                    ckpt, problem, aside.name)
+        if main_process:
+            aside = folder / "incomplete" / f"{ckpt.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+            aside.parent.mkdir(exist_ok=True)
+            ckpt.rename(aside)
+            log.warning("resume: %s is incomplete (%s); kept aside as %s, resuming from the previous checkpoint.",
+                        ckpt, problem, aside)
     if found:
         raise ValueError(
-            f"No complete checkpoint in {str(folder)!r}: every one was truncated or damaged (moved aside as "
-            "checkpoint-N.incomplete-*). Start over in a new train.output_dir, or restore a checkpoint."
+            f"No complete checkpoint in {str(folder)!r}: every one was truncated or damaged (kept aside in "
+            f"{str(folder / 'incomplete')!r}). Start over in a new train.output_dir, or restore a checkpoint."
         )
     return None
 

@@ -29,7 +29,7 @@ from mote.train.callbacks import JsonlMetrics, loss_curve_summary
 from mote.train.collator import MoteDataCollator
 from mote.train.config import TrainConfig
 from mote.train.datasets import prepare
-from mote.train.resume import check_run_folder, checkpoint_step, complete_checkpoint
+from mote.train.resume import INPUTS_FILE, check_run_folder, checkpoint_step, complete_checkpoint, input_digests
 from mote.train.sampler import (
     TemperatureBatchSampler,
     WeightedBatchSampler,
@@ -169,7 +169,8 @@ def _fit(
 ) -> dict[str, Any]:
     if resume and (done := _finished(output_dir, config)) is not None:
         return done
-    checkpoint = complete_checkpoint(output_dir) if resume else None
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    checkpoint = complete_checkpoint(output_dir, main_process) if resume else None
     if checkpoint is None and resume:
         log.info("resume: no checkpoint in %s yet; starting from the beginning.", output_dir)
     prepared = prepare(raw, config, model, tasks, routed=config.model.mode == "mote")
@@ -259,7 +260,9 @@ def train(
         return done  # nothing to train: not even the data is read
     raw = select_tasks(datasets if datasets is not None else load_data(config), config)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / CONFIG_FILE, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    settings = config.model_dump(mode="json")
+    atomic_write_text(out / CONFIG_FILE, yaml.safe_dump(settings, sort_keys=False))
+    atomic_write_text(out / INPUTS_FILE, json.dumps(input_digests(settings), indent=2) + "\n")
     if config.model.mode != "separate":
         return _fit(config, build_model(config, tasks), raw, tasks, out, resume, callbacks)
     summaries = {}
