@@ -327,7 +327,6 @@ PIPELINE = [
     Case("pipeline-unknown-merge-method", [*PL, "merge.parameters={{tie: {{density: 0.5}}}}"],
          mentions=("'tie'",), fix='Did you mean "ties"?'),
     Case("pipeline-fp16-on-cpu", ["pipeline", "{pcfg}", "--precision", "fp16", "--device", "cpu"],
-         outputs=("{tmp}/pipeline-out",),  # the run folder (its resolved config) is written before the first job
          mentions=("'fp16'", "not supported on CPU"), fix="Use auto, fp32 or bf16 on CPU"),
     Case("pipeline-serves-clash", [*PL, "serves={{query: [STS]}}"],
          mentions=("'STS'", "'query'", "'similarity'"), fix="map each MTEB task type/role to one task"),
@@ -560,6 +559,16 @@ FOUND = [  # found by the matrix itself (not in the issue)
          mentions=("{results}/run-a", "more than once"), fix="pass each run once"),
     Case("compare-png-under-a-file", ["compare", "{results}/run-a", "--baseline", "run-a", "--png", "{tmp}/f/c.png"],
          setup=write("f", "a file"), mentions=("{tmp}/f",), fix="exists as a file, not a folder"),
+    Case("train-non-finite-loss", ["train", "{trainrun}/train.yaml", "--set", "train.output_dir={tmp}/nan-run", "--set",
+                                   "tasks.query.temperature=1e-40"], outputs=("{tmp}/nan-run",),
+         mentions=("Loss is nan", "task 'query'", "No checkpoint was saved yet"), fix="start a new run"),
+    Case("train-recipe-data-not-utf8", ["train", "{trainrun}/train.yaml", "--set", "train.output_dir={tmp}/run"],
+         copy=("trainrun",), setup=lambda ctx: (Path(ctx["trainrun"]) / "data" / "pairs.jsonl").write_bytes(
+             '{"anchor": "caf\xe9", "positive": "x"}\n'.encode("latin-1")),
+         mentions=("pairs.jsonl", "not UTF-8"), fix="iconv -f latin1 -t utf-8"),
+    Case("merge-probe-not-utf8", [*MG, "method=self_positioning", "--set", "probe={{jsonl: {tmp}/probe.jsonl}}"],
+         setup=write("probe.jsonl", '{"text": "caf\xe9"}\n'.encode("latin-1")),
+         mentions=("probe.jsonl", "not UTF-8"), fix="iconv -f latin1 -t utf-8"),
     Case("compare-existing-png", ["compare", "{results}/run-a", "--baseline", "run-a", "--png", "{tmp}/c.png"],
          setup=write("c.png", "an earlier chart"), mentions=("{tmp}/c.png", "already exists"), fix="pass --overwrite"),
     Case("evaluate-existing-results", [*EV, "--out", "{tmp}/res", "{mote}"], setup=write("res/summary.json", "{{}}"),
@@ -747,3 +756,25 @@ def test_killed_write(fault: Fault, bad_input_assets: Assets, tmp_path: Path, mo
         summary = json.loads((target.parent / "train_summary.json").read_text())
         assert summary["steps"] == 2
         assert len((target.parent / "batches.jsonl").read_text().splitlines()) == 2
+
+
+def test_outputs_get_the_usual_permissions(bad_input_assets: Assets, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Model folders, embeddings and result files are as readable as anything the user writes (umask), not the
+    0700/0600 of a temporary folder or file (before: every model folder mote wrote was private)."""
+    import os
+    import stat
+
+    from mote.model import io
+
+    monkeypatch.setattr(io, "UMASK", 0o022)
+    mote, texts = bad_input_assets.get("mote"), bad_input_assets.get("texts")
+    for argv in (["average", str(mote), "--out", str(tmp_path / "avg")],
+                 ["encode", str(mote), "-i", str(texts), "-o", str(tmp_path / "e.npy"), "--task", "query",
+                  "--precision", "fp32"]):
+        result = runner.invoke(app, argv)
+        assert result.exit_code == 0, result.output
+    for path in [tmp_path / "avg", *(tmp_path / "avg").rglob("*"), tmp_path / "e.npy"]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o755 if path.is_dir() else 0o644), (path, oct(mode))
+    assert os.access(tmp_path / "avg" / "model.safetensors", os.R_OK)

@@ -340,6 +340,10 @@ def run_pipeline(
     out = Path(config.output_dir)
     jobs = plan(config, only)
     check_eval_selection(config)  # before any job runs: a typo in eval.tasks must not cost a training run
+    from mote.runtime import resolve
+
+    resolve(config.budget.precision, config.device)  # fp16 on a CPU, cuda without a GPU: refused before any write
+    resolve(config.eval.precision, config.device)
     if not report_only:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "pipeline_config.yaml", yaml.safe_dump(config.model_dump(mode="json"),
