@@ -16,6 +16,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from mote.data.cleaning import normalise
 from mote.data.examples import Example, LabelledTexts, Pairs, Records
@@ -119,3 +120,35 @@ def filter_records(
         counts.negatives += len(e.negatives) - len(negatives)
         kept.append(Example(e.anchor, e.positive, negatives, e.score, e.label) if negatives != e.negatives else e)
     return Pairs(kept, records.dropped)
+
+
+# -- in-domain vs unseen evaluation tasks ---------------------------------------------------------------------
+# Evaluation corpora built from another source's texts: training on the other counts as seeing this one.
+# STS-B was assembled from the STS 2012-2016 shared tasks; SICK from Flickr8K captions and SemEval 2012's
+# MSRvid (an STS12 subset).
+NEAR_DUPLICATES: dict[str, frozenset[str]] = {
+    "stsbenchmark": frozenset({"sts12-16"}),
+    "sick2014": frozenset({"flickr8k-captions", "sts12-16"}),
+}
+
+
+def trained_sources(recipe: Any) -> set[str]:
+    """Data folders a recipe trains on (datasets excluded because an evaluation reads them do not count)."""
+    return {recipe.source_of(name).path for name in recipe.datasets if recipe.exclusion(name) is None}
+
+
+def eval_domains(recipe: Any, tasks: Iterable[str]) -> dict[str, str]:
+    """``{task: "in-domain" | "unseen"}``: in-domain when a split of the task's source, or a corpus it was built
+    from (:data:`NEAR_DUPLICATES`), is trained on by ``recipe``; unseen otherwise."""
+    from mote._errors import unknown_name
+    from mote.evaluate.suites import TASKS
+
+    trained = trained_sources(recipe)
+    out = {}
+    for name in tasks:
+        if name not in TASKS:
+            raise unknown_name("evaluation task", name, TASKS)
+        source = TASKS[name].source
+        seen = source in trained or bool(NEAR_DUPLICATES.get(source, frozenset()) & trained)
+        out[name] = "in-domain" if seen else "unseen"
+    return out

@@ -104,6 +104,61 @@ def to_markdown(rows: dict[str, dict[str, Any]], baseline: str, title: str) -> s
     return "\n".join(lines)
 
 
+DENSE_RIVALS = ("joint-noinstr", "joint-instr", "joint-temperature", "joint-ratio")  # trained dense variants
+
+
+def best_dense_rival(rows: dict[str, dict[str, Any]]) -> str | None:
+    """The dense trained variant with the highest mean over task types (the rival a user would pick)."""
+    present = [n for n in DENSE_RIVALS if n in rows]
+    return max(present, key=lambda n: rows[n]["mean_over_types"][0]) if present else None
+
+
+def split_means(rows: dict[str, dict[str, Any]], domains: dict[str, str]) -> dict[str, dict[str, float]]:
+    """Per variant and domain (in-domain / unseen): the mean over task types of the per-type mean over tasks."""
+    from mote.evaluate.suites import TASKS
+
+    out: dict[str, dict[str, float]] = {}
+    for name, r in rows.items():
+        by: dict[str, dict[str, list[float]]] = {}
+        for task, score in r["tasks"].items():
+            if task in domains:
+                by.setdefault(domains[task], {}).setdefault(TASKS[task].type, []).append(score)
+        out[name] = {d: statistics.fmean(statistics.fmean(v) for v in types.values()) for d, types in by.items()}
+    return out
+
+
+def domain_table(rows: dict[str, dict[str, Any]], domains: dict[str, str]) -> str:
+    """Mean over task types on in-domain and on unseen tasks, with deltas against the base and the best dense
+    rival: gain without forgetting shows as a positive unseen delta."""
+    means = split_means(rows, domains)
+    rival = best_dense_rival(rows)
+    n = {d: sorted(t for t, x in domains.items() if x == d) for d in ("in-domain", "unseen")}
+    lines = [
+        "## In-domain and unseen tasks",
+        "",
+        f"{len(n['in-domain'])} in-domain tasks (a split of their source, or a corpus built from it, was trained "
+        f"on): {', '.join(n['in-domain']) or 'none'}. {len(n['unseen'])} unseen tasks: "
+        f"{', '.join(n['unseen']) or 'none'}. Means over task types (mean over seeds); best dense rival: "
+        f"{rival or 'none in this run'}.",
+        "",
+        "| variant | in-domain | Δ base | Δ best dense | unseen | Δ base | Δ best dense |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def cells(name: str, d: str) -> list[str]:
+        own = means[name].get(d)
+        if own is None:
+            return ["–", "–", "–"]
+        base = means.get("base", {}).get(d)
+        best = means.get(rival, {}).get(d) if rival else None
+        return [f"{own:.2f}", f"{own - base:+.2f}" if base is not None else "–",
+                f"{own - best:+.2f}" if best is not None else "–"]
+
+    for name in rows:
+        lines.append(f"| {name} | " + " | ".join(cells(name, "in-domain") + cells(name, "unseen")) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def task_table(rows: dict[str, dict[str, Any]]) -> str:
     """Per-task scores (mean over seeds), variants as columns."""
     names = list(rows)
@@ -206,14 +261,28 @@ def write_report(
     if missing:
         md = md.replace("\n", f"\n\n**PARTIAL REPORT**: {len(missing)} job(s) not run yet: {', '.join(missing)}. "
                         "Seeds and deltas below cover only the finished jobs.\n", 1)
+    domains = _domains(config, rows)
+    if domains:
+        md += "\n" + domain_table(rows, domains)
     md += "\n" + "\n".join(setup_lines(config, results))
     md += "\n## Per task\n\n" + task_table(rows) + "\n"
     md += learned_table(results)
     plot(rows, out / "report.png")
     md += "\n![overall average per variant](report.png)\n"
     atomic_write_text(out / "REPORT.md", md)
-    atomic_write_text(out / "report.json", json.dumps({"rows": rows, "runs": list(results)}, indent=2) + "\n")
+    extra = {"domains": domains, "split_means": split_means(rows, domains), "best_dense_rival": best_dense_rival(rows)}
+    atomic_write_text(out / "report.json", json.dumps({"rows": rows, **extra, "runs": list(results)}, indent=2) + "\n")
     return out / "REPORT.md"
+
+
+def _domains(config: Any, rows: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """In-domain / unseen per evaluated task, against the pipeline's recipe."""
+    from mote.data.leakage import eval_domains
+    from mote.data.recipe import read_recipe
+
+    tasks = list(next(iter(rows.values()))["tasks"]) if rows else []
+    recipe, _ = read_recipe(config.recipe)
+    return eval_domains(recipe, tasks)
 
 
 def _prec(results: Sequence[dict[str, Any]], key: str, requested: str) -> str:
