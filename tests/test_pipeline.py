@@ -84,6 +84,17 @@ def test_pipeline_end_to_end_and_cached_rerun(tiny_st_dir: Path, shared_data: Pa
     text = run_pipeline(more, say=messages.append, report_only=True).read_text()
     assert "**PARTIAL REPORT**: 1 job(s) not run yet: joint-instr (seed 42)" in text and "| mote-ea |" in text
     assert not (tmp_path / "out" / "variants" / "joint-instr").exists()
+    # more evaluation tasks: the built models are evaluated again, nothing is trained or derived again
+    wider = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"tasks": ["TRECQuestionType", "MRPC"]})})
+    messages.clear()
+    data_before = {r["variant"]: r for r in data["runs"]}
+    run_pipeline(wider, say=messages.append)
+    assert not any("building" in m for m in messages), messages
+    assert sum("evaluating" in m for m in messages) == 3
+    runs = {r["variant"]: r for r in json.loads((tmp_path / "out" / "report.json").read_text())["runs"]}
+    assert set(runs["mote"]["tasks"]) == {"TRECQuestionType", "MRPC"}
+    assert runs["mote"]["model_dir"] == data_before["mote"]["model_dir"]
+    assert runs["mote"]["train_seconds"] == data_before["mote"]["train_seconds"]
 
 
 @pytest.mark.shared_data

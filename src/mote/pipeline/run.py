@@ -36,12 +36,12 @@ def _file_digest(path: str) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()[:16] if p.is_file() else path
 
 
-def variant_hash(config: PipelineConfig, variant: Variant, seed: int) -> str:
-    """Hash of everything that determines the variant's result (so a changed config reruns it)."""
+def _payload(config: PipelineConfig, variant: Variant, seed: int, with_eval: bool) -> dict[str, Any]:
     source = all_variants().get(variant.source or "")
+    source_hash = (variant_hash if with_eval else build_hash)(config, source, seed) if source else None
     payload = {
         "variant": asdict(variant),
-        "source": variant_hash(config, source, seed) if source else None,
+        "source": source_hash,
         "base": config.base,
         "recipe": _file_digest(config.recipe),
         "data_root": config.data_root,
@@ -52,11 +52,64 @@ def variant_hash(config: PipelineConfig, variant: Variant, seed: int) -> str:
         "task_set": config.task_set,
         "serves": config.serves,
         "seed": seed,
-        "eval": config.eval.model_dump() | {"precision": _resolved(config.eval.precision, config.device)},
         "merge": _merge_settings(config, variant),
         "mote": __version__,
     }
+    if with_eval:
+        payload["eval"] = _eval_settings(config)
+    return payload
+
+
+def _digest(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def _eval_settings(config: PipelineConfig) -> dict[str, Any]:
+    return config.eval.model_dump() | {"precision": _resolved(config.eval.precision, config.device)}
+
+
+def build_hash(config: PipelineConfig, variant: Variant, seed: int) -> str:
+    """Hash of everything that determines the variant's *model* (the job folder): a changed evaluation
+    re-evaluates the cached model instead of building it again."""
+    return _digest(_payload(config, variant, seed, with_eval=False))
+
+
+def eval_hash(config: PipelineConfig) -> str:
+    """Hash of the evaluation settings a result was scored with."""
+    return _digest(_eval_settings(config))
+
+
+def variant_hash(config: PipelineConfig, variant: Variant, seed: int) -> str:
+    """Hash of everything that determines the variant's result, evaluation included: the job folder name of
+    mote <= 0.2's pipelines (read to reuse their models, see :func:`job_folder`)."""
+    return _digest(_payload(config, variant, seed, with_eval=True))
+
+
+def job_folder(config: PipelineConfig, variant: Variant, seed: int, previous_eval: dict[str, Any] | None = None,
+               migrate: bool = True) -> Path:
+    """The variant's job folder, named by :func:`build_hash`.
+
+    A folder of the older layout (named by :func:`variant_hash` with the evaluation settings of the previous
+    run, ``previous_eval``, read from the run's saved pipeline_config.yaml) holds a model built with the same
+    settings: it is renamed to the new name (paths inside its result rewritten) so the model is reused.
+    """
+    root = Path(config.output_dir) / "variants" / variant.name
+    folder = root / f"seed{seed}-{build_hash(config, variant, seed)}"
+    if folder.exists() or not migrate:
+        return folder
+    candidates = [config]
+    if previous_eval is not None:
+        candidates.append(config.model_copy(update={"eval": type(config.eval).model_validate(previous_eval)}))
+    for cfg in candidates:
+        legacy = root / f"seed{seed}-{variant_hash(cfg, variant, seed)}"
+        if (legacy / "result.json").is_file():
+            legacy.rename(folder)
+            result = (folder / "result.json").read_text(encoding="utf-8")
+            moved = json.loads(result.replace(json.dumps(str(legacy))[1:-1], json.dumps(str(folder))[1:-1]))
+            moved["eval_hash"] = eval_hash(cfg)
+            atomic_write_text(folder / "result.json", json.dumps(moved, indent=2) + "\n")
+            break
+    return folder
 
 
 def _resolved(precision: str, device: str) -> str:
@@ -273,19 +326,27 @@ def run_variant(
     seed: int,
     sources: dict[tuple[str, int], dict[str, Any]],
     say: Callable[[str], None],
+    previous_eval: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from mote.evaluate import evaluate
     from mote.model.sentence import info, load
 
-    digest = variant_hash(config, variant, seed)
-    folder = Path(config.output_dir) / "variants" / variant.name / f"seed{seed}-{digest}"
+    digest = build_hash(config, variant, seed)
+    folder = job_folder(config, variant, seed, previous_eval)
     done = folder / "result.json"
-    if done.is_file():
+    scored_with = eval_hash(config)
+    cached: dict[str, Any] | None = json.loads(done.read_text()) if done.is_file() else None
+    if cached is not None and (not variant.evaluated or cached.get("eval_hash") == scored_with):
         say(f"{variant.name} (seed {seed}): cached ({folder})")
-        return dict(json.loads(done.read_text()))
-    folder.mkdir(parents=True, exist_ok=True)
-    say(f"{variant.name} (seed {seed}): building ({variant.description})")
-    model_dir, facts = build_model(config, variant, seed, folder, sources)
+        return cached
+    if cached is not None:  # built already; the evaluation settings changed
+        model_dir = cached["model_dir"]
+        facts = {k: cached[k] for k in BUILD_FACTS if k in cached}
+        say(f"{variant.name} (seed {seed}): built already, evaluation settings changed")
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        say(f"{variant.name} (seed {seed}): building ({variant.description})")
+        model_dir, facts = build_model(config, variant, seed, folder, sources)
     if not variant.evaluated:  # a source only (the separate models): nothing to score
         result = {"variant": variant.name, "seed": seed, "hash": digest, "kind": variant.kind,
                   "model_dir": model_dir, **facts}
@@ -322,9 +383,15 @@ def run_variant(
         "tasks": {k: v["score"] for k, v in summary["tasks"].items()},
         "eval_seconds": summary["timing"].get("total_seconds"),
         "eval_precision": summary.get("settings", {}).get("precision"),
+        "eval_hash": scored_with,
     }
     atomic_write_text(done, json.dumps(result, indent=2) + "\n")
     return result
+
+
+# what building a model records (kept when only the evaluation is redone); the rest of a result is scores
+BUILD_FACTS = ("train_seconds", "examples_seen", "precision", "derive_seconds", "learned", "merge_tasks",
+               "models", "steps_per_model")
 
 
 def run_pipeline(
@@ -344,6 +411,7 @@ def run_pipeline(
 
     resolve(config.budget.precision, config.device)  # fp16 on a CPU, cuda without a GPU: refused before any write
     resolve(config.eval.precision, config.device)
+    previous_eval = _previous_eval(out)
     if not report_only:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "pipeline_config.yaml", yaml.safe_dump(config.model_dump(mode="json"),
@@ -352,15 +420,19 @@ def run_pipeline(
     missing: list[str] = []
     for i, (variant, seed) in enumerate(jobs, 1):
         if report_only:
-            done = Path(config.output_dir) / "variants" / variant.name / (
-                f"seed{seed}-{variant_hash(config, variant, seed)}") / "result.json"
-            if done.is_file():
-                results[(variant.name, seed)] = dict(json.loads(done.read_text()))
+            done = job_folder(config, variant, seed, previous_eval, migrate=False) / "result.json"
+            if not done.is_file():  # the older layout, by the full hash
+                done = out / "variants" / variant.name / f"seed{seed}-{variant_hash(config, variant, seed)}" / \
+                    "result.json"
+            result = json.loads(done.read_text()) if done.is_file() else None
+            if result is not None and (not variant.evaluated or result.get("eval_hash", eval_hash(config)) ==
+                                       eval_hash(config)):
+                results[(variant.name, seed)] = result
             else:
                 missing.append(f"{variant.name} (seed {seed})")
             continue
         say(f"[{i}/{len(jobs)}] {variant.name} seed {seed}")
-        results[(variant.name, seed)] = run_variant(config, variant, seed, results, say)
+        results[(variant.name, seed)] = run_variant(config, variant, seed, results, say, previous_eval)
     if report_only:
         say(f"report only: {len(results)} of {len(jobs)} jobs finished; missing: {', '.join(missing) or 'none'}")
         if not results:
@@ -370,6 +442,16 @@ def run_pipeline(
             )
     _name_merge_tasks(results)
     return write_report(config, list(results.values()), out, missing=missing)
+
+
+def _previous_eval(out: Path) -> dict[str, Any] | None:
+    """The evaluation settings of the run last made in ``out`` (its saved pipeline_config.yaml), if any."""
+    path = out / "pipeline_config.yaml"
+    try:
+        saved = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return None
+    return saved.get("eval") if isinstance(saved, dict) and isinstance(saved.get("eval"), dict) else None
 
 
 def _name_merge_tasks(results: dict[tuple[str, int], dict[str, Any]]) -> None:
