@@ -127,3 +127,30 @@ def test_pipeline_merge_variants(tiny_st_dir: Path, shared_data: Path, tmp_path:
                                               "config_sentence_transformers.json").read_text())["prompts"]
     text = (tmp_path / "out" / "REPORT.md").read_text()
     assert "## Learned merge coefficients" in text and "| separate-sp | 42 |" in text and "Machine:" in text
+
+
+def test_folders_of_the_older_layout_are_renamed_and_their_paths_rewritten(tmp_path: Path) -> None:
+    """A job folder named by the full hash (evaluation included), with relative or absolute paths in its result,
+    becomes the build-hash folder, also when the evaluation changed since (found through the saved history)."""
+    from mote.pipeline.run import _eval_history, build_hash, job_folder
+
+    cfg = _config(tmp_path)
+    mote = all_variants()["mote"]
+    old_eval = cfg.eval.model_dump(mode="json")
+    legacy = tmp_path / "out" / "variants" / "mote" / f"seed1-{variant_hash(cfg, mote, 1)}"
+    (legacy / "train" / "final").mkdir(parents=True)
+    rel = f"out/variants/mote/{legacy.name}/train/final"
+    (legacy / "result.json").write_text(json.dumps({"model_dir": str(legacy / "train" / "final"), "rel": rel}))
+    (tmp_path / "out" / "pipeline_config.yaml").write_text(json.dumps({"eval": old_eval}))
+    newer = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"tasks": ["MRPC"]})})
+    history = _eval_history(tmp_path / "out", newer)
+    assert history == [old_eval]
+    folder = job_folder(newer, mote, 1, history)
+    assert folder.name == f"seed1-{build_hash(newer, mote, 1)}" and not legacy.exists()
+    result = json.loads((folder / "result.json").read_text())
+    assert result["model_dir"] == str(folder / "train" / "final") and Path(result["model_dir"]).is_dir()
+    assert result["rel"] == f"out/variants/mote/{folder.name}/train/final"
+    assert result["eval_hash"]  # the old evaluation's: the job is re-evaluated, not rebuilt
+    # the history keeps both settings, so a run interrupted now still finds other old folders next time
+    assert [h.get("tasks") for h in json.loads((tmp_path / "out" / "eval_history.json").read_text())] == [
+        old_eval.get("tasks"), ["MRPC"]]

@@ -76,3 +76,18 @@ def test_domain_table_reports_both_means_and_deltas_against_base_and_best_dense(
     # vs joint-noinstr (68.33) +1.00
     assert mote == "| mote | 81.50 | +6.50 | +1.50 | 69.33 | +2.00 | +1.00 |"
     assert "2 in-domain tasks" in table and "3 unseen tasks" in table and "best dense rival: joint-noinstr" in table
+
+
+def test_tasks_left_out_of_training_do_not_make_their_sources_in_domain() -> None:
+    # the 4-expert preset trains no similarity data: STS is out of scope, so unseen
+    recipe = _recipe({"sts12-train": {"source": "sts12-16"}, "banking77": {}})
+    assert eval_domains(recipe, ["STS12", "Banking77Classification"], task_set=["classification"]) == {
+        "STS12": "unseen", "Banking77Classification": "in-domain"}
+
+
+def test_a_variant_missing_a_task_gets_no_mean_for_that_domain() -> None:
+    rows = {"base": ROWS["base"], "mote": {**ROWS["mote"], "tasks": {k: v for k, v in ROWS["mote"]["tasks"].items()
+                                                                     if k != "WikiQADev"}}}
+    got = split_means(rows, DOMAINS)
+    assert "unseen" not in got["mote"] and got["mote"]["in-domain"] == pytest.approx(81.5)
+    assert "| mote | 81.50 | +6.50 | – | – | – | – |" in domain_table(rows, DOMAINS)

@@ -132,18 +132,23 @@ NEAR_DUPLICATES: dict[str, frozenset[str]] = {
 }
 
 
-def trained_sources(recipe: Any) -> set[str]:
-    """Data folders a recipe trains on (datasets excluded because an evaluation reads them do not count)."""
-    return {recipe.source_of(name).path for name in recipe.datasets if recipe.exclusion(name) is None}
+def trained_sources(recipe: Any, task_set: Collection[str] | None = None) -> set[str]:
+    """Data folders a recipe trains on: datasets excluded because an evaluation reads them do not count, nor
+    (with ``task_set``) datasets whose task is left out of training."""
+    return {recipe.source_of(name).path for name in recipe.datasets if recipe.exclusion(name) is None
+            and (task_set is None or recipe.task_of(name) in task_set)}
 
 
-def eval_domains(recipe: Any, tasks: Iterable[str]) -> dict[str, str]:
+def eval_domains(recipe: Any, tasks: Iterable[str], task_set: Collection[str] | None = None) -> dict[str, str]:
     """``{task: "in-domain" | "unseen"}``: in-domain when a split of the task's source, or a corpus it was built
-    from (:data:`NEAR_DUPLICATES`), is trained on by ``recipe``; unseen otherwise."""
+    from (:data:`NEAR_DUPLICATES`), is trained on by ``recipe`` (restricted to ``task_set``, the tasks trained);
+    unseen otherwise. Decided per data folder: STS13-15 count as in-domain when STS12 train is trained on, and
+    a corpus *built from* a trained one counts, not the reverse (MRPC, whose sentences MSRpar reuses, is unseen;
+    the recipe drops training rows whose text an evaluation reads)."""
     from mote._errors import unknown_name
     from mote.evaluate.suites import TASKS
 
-    trained = trained_sources(recipe)
+    trained = trained_sources(recipe, task_set)
     out = {}
     for name in tasks:
         if name not in TASKS:

@@ -120,10 +120,13 @@ def split_means(rows: dict[str, dict[str, Any]], domains: dict[str, str]) -> dic
     out: dict[str, dict[str, float]] = {}
     for name, r in rows.items():
         by: dict[str, dict[str, list[float]]] = {}
-        for task, score in r["tasks"].items():
-            if task in domains:
-                by.setdefault(domains[task], {}).setdefault(TASKS[task].type, []).append(score)
-        out[name] = {d: statistics.fmean(statistics.fmean(v) for v in types.values()) for d, types in by.items()}
+        for task, domain in domains.items():
+            if task in r["tasks"]:
+                by.setdefault(domain, {}).setdefault(TASKS[task].type, []).append(r["tasks"][task])
+        complete = {d for d in by if all(t in r["tasks"] for t, x in domains.items() if x == d)}
+        # a variant lacking a task of a domain gets no mean there: means over different task sets don't compare
+        out[name] = {d: statistics.fmean(statistics.fmean(v) for v in types.values())
+                     for d, types in by.items() if d in complete}
     return out
 
 
@@ -280,9 +283,9 @@ def _domains(config: Any, rows: dict[str, dict[str, Any]]) -> dict[str, str]:
     from mote.data.leakage import eval_domains
     from mote.data.recipe import read_recipe
 
-    tasks = list(next(iter(rows.values()))["tasks"]) if rows else []
+    tasks = list(dict.fromkeys(t for r in rows.values() for t in r["tasks"]))  # every task any variant has
     recipe, _ = read_recipe(config.recipe)
-    return eval_domains(recipe, tasks)
+    return eval_domains(recipe, tasks, getattr(config, "task_set", None))
 
 
 def _prec(results: Sequence[dict[str, Any]], key: str, requested: str) -> str:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -85,29 +85,40 @@ def variant_hash(config: PipelineConfig, variant: Variant, seed: int) -> str:
     return _digest(_payload(config, variant, seed, with_eval=True))
 
 
-def job_folder(config: PipelineConfig, variant: Variant, seed: int, previous_eval: dict[str, Any] | None = None,
-               migrate: bool = True) -> Path:
+def job_folder(config: PipelineConfig, variant: Variant, seed: int,
+               previous_evals: Sequence[dict[str, Any]] = (), migrate: bool = True) -> Path:
     """The variant's job folder, named by :func:`build_hash`.
 
-    A folder of the older layout (named by :func:`variant_hash` with the evaluation settings of the previous
-    run, ``previous_eval``, read from the run's saved pipeline_config.yaml) holds a model built with the same
-    settings: it is renamed to the new name (paths inside its result rewritten) so the model is reused.
+    A folder of the older layout (named by :func:`variant_hash`, evaluation included) holds a model built with
+    the same settings when its name matches the current config with the current or any earlier evaluation
+    settings of this output folder (``previous_evals``, see :func:`_eval_history`): it is renamed to the new
+    name so the model is reused. Its result's paths are rewritten first, in place, then the folder renamed, so
+    an interrupted migration is redone by the next run.
     """
     root = Path(config.output_dir) / "variants" / variant.name
-    folder = root / f"seed{seed}-{build_hash(config, variant, seed)}"
+    new_name = f"seed{seed}-{build_hash(config, variant, seed)}"
+    folder = root / new_name
     if folder.exists() or not migrate:
         return folder
     candidates = [config]
-    if previous_eval is not None:
-        candidates.append(config.model_copy(update={"eval": type(config.eval).model_validate(previous_eval)}))
+    for settings in previous_evals:
+        try:  # settings an older mote accepted, or a precision this machine cannot run: skip them
+            candidates.append(config.model_copy(update={"eval": type(config.eval).model_validate(settings)}))
+        except ValueError:
+            continue
     for cfg in candidates:
-        legacy = root / f"seed{seed}-{variant_hash(cfg, variant, seed)}"
+        try:
+            old_name = f"seed{seed}-{variant_hash(cfg, variant, seed)}"
+        except ValueError:
+            continue
+        legacy = root / old_name
         if (legacy / "result.json").is_file():
+            text = (legacy / "result.json").read_text(encoding="utf-8")
+            # paths into the folder, relative or absolute, end in VARIANT/OLD_NAME: that segment is renamed
+            moved = json.loads(text.replace(f"{variant.name}/{old_name}", f"{variant.name}/{new_name}"))
+            moved["eval_hash"] = moved.get("eval_hash") or eval_hash(cfg)
+            atomic_write_text(legacy / "result.json", json.dumps(moved, indent=2) + "\n")
             legacy.rename(folder)
-            result = (folder / "result.json").read_text(encoding="utf-8")
-            moved = json.loads(result.replace(json.dumps(str(legacy))[1:-1], json.dumps(str(folder))[1:-1]))
-            moved["eval_hash"] = eval_hash(cfg)
-            atomic_write_text(folder / "result.json", json.dumps(moved, indent=2) + "\n")
             break
     return folder
 
@@ -326,13 +337,13 @@ def run_variant(
     seed: int,
     sources: dict[tuple[str, int], dict[str, Any]],
     say: Callable[[str], None],
-    previous_eval: dict[str, Any] | None = None,
+    previous_evals: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     from mote.evaluate import evaluate
     from mote.model.sentence import info, load
 
     digest = build_hash(config, variant, seed)
-    folder = job_folder(config, variant, seed, previous_eval)
+    folder = job_folder(config, variant, seed, previous_evals)
     done = folder / "result.json"
     scored_with = eval_hash(config)
     cached: dict[str, Any] | None = json.loads(done.read_text()) if done.is_file() else None
@@ -340,7 +351,7 @@ def run_variant(
         say(f"{variant.name} (seed {seed}): cached ({folder})")
         return cached
     if cached is not None:  # built already; the evaluation settings changed
-        model_dir = cached["model_dir"]
+        model_dir = resolve_model(config.base) if variant.kind == "base" else cached["model_dir"]
         facts = {k: cached[k] for k in BUILD_FACTS if k in cached}
         say(f"{variant.name} (seed {seed}): built already, evaluation settings changed")
     else:
@@ -411,7 +422,7 @@ def run_pipeline(
 
     resolve(config.budget.precision, config.device)  # fp16 on a CPU, cuda without a GPU: refused before any write
     resolve(config.eval.precision, config.device)
-    previous_eval = _previous_eval(out)
+    previous_evals = _eval_history(out, config, record=not report_only)
     if not report_only:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "pipeline_config.yaml", yaml.safe_dump(config.model_dump(mode="json"),
@@ -420,7 +431,7 @@ def run_pipeline(
     missing: list[str] = []
     for i, (variant, seed) in enumerate(jobs, 1):
         if report_only:
-            done = job_folder(config, variant, seed, previous_eval, migrate=False) / "result.json"
+            done = job_folder(config, variant, seed, previous_evals, migrate=False) / "result.json"
             if not done.is_file():  # the older layout, by the full hash
                 done = out / "variants" / variant.name / f"seed{seed}-{variant_hash(config, variant, seed)}" / \
                     "result.json"
@@ -432,7 +443,7 @@ def run_pipeline(
                 missing.append(f"{variant.name} (seed {seed})")
             continue
         say(f"[{i}/{len(jobs)}] {variant.name} seed {seed}")
-        results[(variant.name, seed)] = run_variant(config, variant, seed, results, say, previous_eval)
+        results[(variant.name, seed)] = run_variant(config, variant, seed, results, say, previous_evals)
     if report_only:
         say(f"report only: {len(results)} of {len(jobs)} jobs finished; missing: {', '.join(missing) or 'none'}")
         if not results:
@@ -444,14 +455,29 @@ def run_pipeline(
     return write_report(config, list(results.values()), out, missing=missing)
 
 
-def _previous_eval(out: Path) -> dict[str, Any] | None:
-    """The evaluation settings of the run last made in ``out`` (its saved pipeline_config.yaml), if any."""
-    path = out / "pipeline_config.yaml"
+EVAL_HISTORY = "eval_history.json"  # every evaluation setting this output folder was run with (append-only)
+
+
+def _eval_history(out: Path, config: PipelineConfig, record: bool = True) -> list[dict[str, Any]]:
+    """Earlier evaluation settings of ``out``: the append-only ``eval_history.json``, seeded from the saved
+    pipeline_config.yaml of a run made before the history existed. ``record`` adds the current settings."""
+    history: list[dict[str, Any]] = []
+    path = out / EVAL_HISTORY
     try:
-        saved = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
-    except (yaml.YAMLError, UnicodeDecodeError):
-        return None
-    return saved.get("eval") if isinstance(saved, dict) and isinstance(saved.get("eval"), dict) else None
+        if path.is_file():
+            history = [h for h in json.loads(path.read_text(encoding="utf-8")) if isinstance(h, dict)]
+        saved = out / "pipeline_config.yaml"
+        if saved.is_file():
+            data = yaml.safe_load(saved.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and isinstance(data.get("eval"), dict) and data["eval"] not in history:
+                history.append(data["eval"])
+    except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError, TypeError):
+        pass
+    current = config.eval.model_dump(mode="json")
+    if record and current not in history:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps([*history, current], indent=2) + "\n")
+    return history
 
 
 def _name_merge_tasks(results: dict[tuple[str, int], dict[str, Any]]) -> None:
