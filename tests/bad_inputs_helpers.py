@@ -168,13 +168,17 @@ def _pickle(assets: Assets, folder: Path) -> Path:
     return out
 
 
+def cut_in_half(path: Path) -> None:
+    """Truncate a file to its first half (an interrupted download or save)."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
 @asset("truncated")
 def _truncated(assets: Assets, folder: Path) -> Path:
     """``dense`` with model.safetensors cut in half (an interrupted download)."""
     out = _copy(assets.get("dense"), folder)
-    w = out / "model.safetensors"
-    data = w.read_bytes()
-    w.write_bytes(data[: len(data) // 2])
+    cut_in_half(out / "model.safetensors")
     return out
 
 
@@ -182,9 +186,7 @@ def _truncated(assets: Assets, folder: Path) -> Path:
 def _mote_truncated(assets: Assets, folder: Path) -> Path:
     """``mote`` with model.safetensors cut in half."""
     out = _copy(assets.get("mote"), folder)
-    w = out / "model.safetensors"
-    data = w.read_bytes()
-    w.write_bytes(data[: len(data) // 2])
+    cut_in_half(out / "model.safetensors")
     return out
 
 

@@ -33,7 +33,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from bad_inputs_helpers import Assets, tree_hashes
+from bad_inputs_helpers import Assets, cut_in_half, tree_hashes
 from mote.cli import app
 
 runner = CliRunner()  # click >= 8.2: result.output holds stdout and stderr (no mix_stderr argument)
@@ -441,8 +441,7 @@ def _truncate_latest_checkpoint(ctx: Ctx) -> None:
     run = Path(ctx["trainrun"]) / "run"
     shutil.rmtree(run / "final")
     (run / "train_summary.json").unlink()
-    w = run / "checkpoint-2" / "model.safetensors"
-    w.write_bytes(w.read_bytes()[: w.stat().st_size // 2])
+    cut_in_half(run / "checkpoint-2" / "model.safetensors")
 
 
 SILENT = [  # exit 0 with a wrong result before

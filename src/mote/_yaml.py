@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from mote.model.io import missing
+from mote.textio import read_utf8
 
 
 def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
@@ -53,10 +54,9 @@ def read_yaml_mapping(
     path = Path(path)
     if not path.is_file():
         raise missing(f"{what} file", path)
+    text = read_utf8(path, f"{what} file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}). Save the file as UTF-8.") from None
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
         raise ValueError(f"{path}: not valid YAML ({e}).") from None
     if not isinstance(data, dict):

@@ -15,7 +15,7 @@ def read_utf8(path: str | Path, what: str = "File") -> str:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as e:
         raise ValueError(
-            f"{what} {str(path)!r} is not UTF-8 text (byte {e.start}: {e.reason}). Convert it, e.g. "
+            f"{what} {str(path)!r} is not UTF-8 text (byte {e.start}: {e.reason}). Save the file as UTF-8, e.g. "
             f"iconv -f latin1 -t utf-8 {path} > {path.stem}.utf8{path.suffix}"
         ) from None
 

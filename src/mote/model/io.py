@@ -202,18 +202,24 @@ def missing(what: str, path: str | os.PathLike[str]) -> FileNotFoundError:
     return FileNotFoundError(f"{what} {str(path)!r} does not exist. {_where_hint(path)}")
 
 
+def _json_file(path: Path, kind: type, what: str) -> Any:
+    """The JSON ``kind`` (dict or list) in a model folder's file; errors name the file and the fix."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelFolderError(f"Corrupt JSON in {str(path)!r}: {e}. Re-save the model or restore the file.") from e
+    if not isinstance(data, kind):
+        raise ModelFolderError(f"{str(path)!r} should hold a JSON {what}, found {type(data).__name__}.")
+    return data
+
+
 def read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ModelFolderError(
             f"Missing file {str(path)!r}: this folder is not a complete model. Copy the whole model folder again, "
             "or re-save the model."
         )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelFolderError(f"Corrupt JSON in {str(path)!r}: {e}. Re-save the model or restore the file.") from e
-    if not isinstance(data, dict):
-        raise ModelFolderError(f"{str(path)!r} should hold a JSON object, found {type(data).__name__}.")
+    data: dict[str, Any] = _json_file(path, dict, "object")
     return data
 
 
@@ -256,13 +262,7 @@ def _check_modules(folder: Path) -> None:
     path = folder / "modules.json"
     if not path.is_file():
         return
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelFolderError(f"Corrupt JSON in {str(path)!r}: {e}. Re-save the model or restore the file.") from e
-    if not isinstance(entries, list):
-        raise ModelFolderError(f"{str(path)!r} should hold a JSON list of modules, found {type(entries).__name__}.")
-    for entry in entries:
+    for entry in _json_file(path, list, "list of modules"):
         sub = str(entry.get("path", "")) if isinstance(entry, dict) else ""
         kind = str(entry.get("type", "")) if isinstance(entry, dict) else ""
         if kind.endswith("Normalize"):  # reads no files: its folder is often absent (git and the Hub drop empty ones)

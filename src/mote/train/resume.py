@@ -48,11 +48,11 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def checkpoints(folder: Path) -> list[Path]:
-    """``checkpoint-N`` folders directly in ``folder``, newest (highest N) first."""
-    if not folder.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if p.is_dir() and (m := CHECKPOINT.match(p.name))]
-    return [p for _, p in sorted(found, reverse=True)]
+    """``checkpoint-N`` folders directly in ``folder``, newest (highest N) first (transformers' ordering, the
+    one its checkpoint rotation uses)."""
+    from transformers.trainer_utils import sort_checkpoints
+
+    return [Path(p) for p in reversed(sort_checkpoints(str(folder)))] if folder.is_dir() else []
 
 
 def previous_work(out: Path) -> list[Path]:
