@@ -123,3 +123,39 @@ def test_errors(toy: dict[str, Any]) -> None:
         self_position(toy["st"], toy["base"], bad, toy["probe"], SelfPositioningOptions(**FAST), toy["prefix"])
     with pytest.raises(ValueError, match="steps"):
         SelfPositioningOptions(steps=0)
+
+
+def _scaled_task_loss(monkeypatch: pytest.MonkeyPatch, task: str, factor: float) -> None:
+    """Multiply task ``task``'s probe loss by ``factor`` everywhere Self Positioning reads it."""
+    import mote.merge.probe as probe_module
+    import mote.merge.self_positioning as sp_module
+
+    original = probe_module.batch_loss
+
+    def scaled(model: Any, batch: Any, *args: Any, **kwargs: Any) -> Any:
+        loss = original(model, batch, *args, **kwargs)
+        return loss * factor if batch[0]["task"] == task else loss
+
+    monkeypatch.setattr(probe_module, "batch_loss", scaled)
+    monkeypatch.setattr(sp_module, "batch_loss", scaled)
+
+
+def test_normalize_makes_the_result_independent_of_each_task_loss_scale(
+    toy: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reference: the property normalising promises. A task whose loss is 50x larger (a loss on another
+    scale) must not change what normalised Self Positioning learns; without normalising it does."""
+    plain = _run(toy, steps=8, normalize=True)
+    plain_raw = _run(toy, steps=8)
+    _scaled_task_loss(monkeypatch, "a", 50.0)
+    scaled = _run(toy, steps=8, normalize=True)
+    scaled_raw = _run(toy, steps=8)
+    np_close = pytest.approx(plain.weights["all"], rel=1e-4)
+    assert scaled.weights["all"] == np_close and scaled.lambda_ == pytest.approx(plain.lambda_, rel=1e-4)
+    assert scaled_raw.weights["all"] != pytest.approx(plain_raw.weights["all"], rel=1e-2)
+
+
+def test_normalize_refuses_a_zero_start_loss(toy: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    _scaled_task_loss(monkeypatch, "b", 0.0)
+    with pytest.raises(ValueError, match=r"task 'b' \(unscored rows\) at the start is 0.0"):
+        _run(toy, steps=2, normalize=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ import mteb
 from mteb.abstasks import AbsTask
 from mteb.results import ModelResult, TaskResult
 
+from mote.evaluate import items
 from mote.evaluate.cache import DEFAULT_CACHE_DIR
 from mote.evaluate.encoder import MoteEncoder, load_encoder
 from mote.evaluate.local_tasks import TaskDef, make_task
@@ -60,17 +62,21 @@ def _quiet_datasets() -> Iterator[None]:
             hf_datasets_logging.enable_progress_bar()
 
 
-def run_task(encoder: MoteEncoder, defn: TaskDef, data_root: Path, seed: int = 42) -> tuple[TaskScore, TaskResult]:
-    """Evaluate one task with MTEB's own evaluator; return its score row and MTEB's result object."""
+def run_task(
+    encoder: MoteEncoder, defn: TaskDef, data_root: Path, seed: int = 42
+) -> tuple[TaskScore, TaskResult, dict[str, Any] | str]:
+    """Evaluate one task with MTEB's own evaluator; return its score row, MTEB's result object and the task's
+    per-item record (:mod:`mote.evaluate.items`; a string saying why when the task has none)."""
     task = make_task(defn, data_root, seed=seed)
     start = time.perf_counter()
-    with _quiet_datasets():
-        result = _mteb_evaluate(encoder, task)
-    seconds = time.perf_counter() - start
-    if result.exceptions or not result.task_results:
-        raise RuntimeError(f"MTEB failed on {defn.name}: {result.exceptions}")
-    task_result = result.task_results[0]
-    scores = task_result.scores[defn.split][0]
+    with tempfile.TemporaryDirectory(prefix="mote-predictions-") as folder, _quiet_datasets():
+        result = _mteb_evaluate(encoder, task, Path(folder))
+        seconds = time.perf_counter() - start
+        if result.exceptions or not result.task_results:
+            raise RuntimeError(f"MTEB failed on {defn.name}: {result.exceptions}")
+        task_result = result.task_results[0]
+        scores = task_result.scores[defn.split][0]
+        record = _record(task, defn, Path(folder), scores)
     row = TaskScore(
         task=defn.name,
         type=defn.type,
@@ -81,10 +87,22 @@ def run_task(encoder: MoteEncoder, defn: TaskDef, data_root: Path, seed: int = 4
         mteb_identical=defn.mteb_identical,
         source=defn.source,
     )
-    return row, task_result
+    return row, task_result, record
 
 
-def _mteb_evaluate(encoder: MoteEncoder, task: AbsTask) -> ModelResult:
+def _record(task: AbsTask, defn: TaskDef, folder: Path, scores: dict[str, Any]) -> dict[str, Any] | str:
+    """The per-item record made from MTEB's saved predictions, or why there is none."""
+    path = folder / f"{task.metadata.name}_predictions.json"
+    try:
+        predictions = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        if not task.data_loaded:
+            task.load_data()
+        return items.make_record(task, defn.split, predictions, scores)
+    except items.UnsupportedTask as e:
+        return str(e)
+
+
+def _mteb_evaluate(encoder: MoteEncoder, task: AbsTask, prediction_folder: Path | None = None) -> ModelResult:
     return mteb.evaluate(
         encoder,
         task,
@@ -92,6 +110,7 @@ def _mteb_evaluate(encoder: MoteEncoder, task: AbsTask) -> ModelResult:
         overwrite_strategy="always",
         show_progress_bar=False,
         co2_tracker=False,
+        prediction_folder=prediction_folder,
         encode_kwargs={"batch_size": encoder.batch_size, "show_progress_bar": False},
     )
 
@@ -137,13 +156,18 @@ def evaluate(
     )
     out_dir = Path(out) if out is not None else None
     rows = []
+    without_items: dict[str, str] = {}  # task -> why it has no per-item record (no intervals for it)
     for i, defn in enumerate(chosen, 1):
         say(f"[{i}/{len(chosen)}] {defn.name} ({defn.type}, {defn.split}) ...")
-        row, result = run_task(encoder, defn, root, seed=seed)
+        row, result, record = run_task(encoder, defn, root, seed=seed)
         rows.append(row)
+        if isinstance(record, str):
+            without_items[defn.name] = record
         if out_dir is not None:
             (out_dir / "tasks").mkdir(parents=True, exist_ok=True)
             result.to_disk(out_dir / "tasks" / f"{defn.name}.json")
+            if not isinstance(record, str):
+                atomic_write_text(out_dir / "items" / f"{defn.name}.json", json.dumps(record) + "\n")
         say(f"[{i}/{len(chosen)}] {defn.name}: {row.metric} {row.score:.2f} ({row.seconds:.1f} s)")
     summary = summarize(
         rows,
@@ -167,6 +191,7 @@ def evaluate(
             "encoded_texts": encoder.encoded_texts,
         },
         machine=machine_info(),
+        items={"format": items.FORMAT, "folder": "items", "without": without_items},
     )
     summary["timing"]["total_seconds"] = time.perf_counter() - wall
     if out_dir is not None:

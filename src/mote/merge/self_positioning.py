@@ -36,6 +36,7 @@ from mote.merge.direction import gram_matrix, linear_coefficients, slerp_coeffic
 from mote.merge.probe import (
     ProbeExample,
     TaskSettings,
+    batch_groups,
     batch_loss,
     check_probe,
     frozen,
@@ -66,6 +67,12 @@ class SelfPositioningOptions(BaseModel):
         default=0.05, gt=0, description="Temperature of probe tasks without their own (task settings or row fields)."
     )
     init_lambda: float = Field(default=1.0, gt=0, description="Initial global scale lambda.")
+    normalize: bool = Field(
+        default=False,
+        description="Divide each batch's loss by its group's (task, scored or not) probe loss at the start, so "
+        "tasks whose losses live on different scales (CoSENT vs InfoNCE) weigh equally (default: the paper's "
+        "plain mean loss).",
+    )
     progress: bool = Field(default=True, description="Show a tqdm bar over steps.")
 
 
@@ -212,15 +219,33 @@ def _probe_loss(model: nn.Module, pos: _Positioner, examples: Sequence[ProbeExam
         return probe_loss(model, examples, pos.merged(), opts.batch_size, opts.temperature, task_settings)
 
 
+def group_losses(model: nn.Module, pos: _Positioner, examples: Sequence[ProbeExample],
+                 opts: SelfPositioningOptions, task_settings: TaskSettings | None) -> dict[tuple[str, bool], float]:
+    """Probe loss of each (task, scored) group at the current position (the normalisers of ``normalize``)."""
+    out = {}
+    for key, group in batch_groups(examples).items():
+        value = _probe_loss(model, pos, group, opts, task_settings)
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"Self Positioning normalize: the probe loss of task {key[0]!r} "
+                             f"({'scored' if key[1] else 'unscored'} rows) at the start is {value}; it must be "
+                             "positive and finite to divide by. Set normalize: false for this probe.")
+        out[key] = value
+    return out
+
+
 def _optimise(model: nn.Module, pos: _Positioner, examples: Sequence[ProbeExample],
               opts: SelfPositioningOptions, task_settings: TaskSettings | None) -> list[float]:
     optimiser = torch.optim.Adam(pos.parameters(), lr=opts.lr)
     batches = sampled_batches(examples, opts.batch_size, opts.seed)
+    scale = group_losses(model, pos, examples, opts, task_settings) if opts.normalize else {}
     curve: list[float] = []
     bar = tqdm(range(opts.steps), desc="self-positioning", disable=not opts.progress)
     for _ in bar:
         optimiser.zero_grad(set_to_none=True)
-        loss = batch_loss(model, next(batches), pos.merged(), opts.temperature, task_settings=task_settings)
+        batch = next(batches)
+        loss = batch_loss(model, batch, pos.merged(), opts.temperature, task_settings=task_settings)
+        if scale:
+            loss = loss / scale[(batch[0]["task"], batch[0].get("score") is not None)]
         (loss + opts.mu * pos.lam()).backward()
         optimiser.step()
         curve.append(float(loss.detach()))

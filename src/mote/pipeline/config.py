@@ -121,10 +121,12 @@ class PipelineConfig(_Strict):
             return variant in self.key_variants
         return all_variants()[variant].key
 
-    def merge_parameters(self, method: str) -> dict[str, Any]:
+    def merge_parameters(self, method: str, variant: Any = None) -> dict[str, Any]:
+        """The method's defaults, this config's merge.parameters for it, then what defines ``variant``."""
         from mote.pipeline.variants import DEFAULT_PARAMETERS
 
-        return {**DEFAULT_PARAMETERS.get(method, {}), **self.merge.parameters.get(method, {})}
+        own = dict(getattr(variant, "parameters", None) or {})
+        return {**DEFAULT_PARAMETERS.get(method, {}), **self.merge.parameters.get(method, {}), **own}
 
     def selected(self) -> list[str]:
         from mote.pipeline.variants import available_variants

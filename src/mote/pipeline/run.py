@@ -39,8 +39,11 @@ def _file_digest(path: str) -> str:
 def _payload(config: PipelineConfig, variant: Variant, seed: int, with_eval: bool) -> dict[str, Any]:
     source = all_variants().get(variant.source or "")
     source_hash = (variant_hash if with_eval else build_hash)(config, source, seed) if source else None
+    described = asdict(variant)
+    if not described["parameters"]:  # a field added in mote 0.3: absent from older hashes, so their models stay valid
+        del described["parameters"]
     payload = {
-        "variant": asdict(variant),
+        "variant": described,
         "source": source_hash,
         "base": config.base,
         "recipe": _file_digest(config.recipe),
@@ -75,8 +78,11 @@ def build_hash(config: PipelineConfig, variant: Variant, seed: int) -> str:
 
 
 def eval_hash(config: PipelineConfig) -> str:
-    """Hash of the evaluation settings a result was scored with."""
-    return _digest(_eval_settings(config))
+    """Hash of the evaluation settings a result was scored with, and of the per-item record format its
+    evaluation saved (a result scored before records existed is re-scored: its intervals need them)."""
+    from mote.evaluate.items import FORMAT
+
+    return _digest(_eval_settings(config) | {"items": FORMAT})
 
 
 def variant_hash(config: PipelineConfig, variant: Variant, seed: int) -> str:
@@ -157,6 +163,8 @@ def plan(config: PipelineConfig, only: list[str] | None = None) -> list[tuple[Va
         v = variants[name]
         key = config.is_key(name) or _is_source_of_key(config, v, names)
         seeds = list(dict.fromkeys(config.seeds + (config.key_seeds if key else [])))
+        if v.kind == "base":  # untrained: every seed is the same model, and the evaluation is deterministic
+            seeds = seeds[:1]
         jobs += [(v, s) for s in seeds]
     return jobs
 
@@ -169,7 +177,7 @@ def _merge_settings(config: PipelineConfig, variant: Variant) -> dict[str, Any] 
     if variant.method is None:
         return None
     m = config.merge
-    return {"parameters": config.merge_parameters(variant.method), "probe_size": m.probe_size, "seed": m.probe_seed,
+    return {"parameters": config.merge_parameters(variant.method, variant), "probe_size": m.probe_size, "seed": m.probe_seed,
             "precision": _resolved(config.budget.precision, config.device)}
 
 
@@ -305,7 +313,7 @@ def _merge(
     probe = write_probe(config, folder / "probe.jsonl")
     common: dict[str, Any] = {
         "method": variant.method,
-        "parameters": config.merge_parameters(variant.method),
+        "parameters": config.merge_parameters(variant.method, variant),
         "probe": {"jsonl": str(probe), "size": None},
         "out": str(folder / "model"),
         "overwrite": True,

@@ -7,6 +7,20 @@ seed. Derived variants (Expert Averaging, merges) are built from another variant
   (same examples seen as every other trained variant); it is a source only and is not evaluated;
 - ``separate-<method>`` merges those models with a classic method or Self Positioning;
 - ``mote-ea`` / ``mote-sp`` fold the task-aware MoTE's experts into one dense model, uniformly or learned.
+
+Variants that could give gain without forgetting (issue: prove the methods), each with its rationale:
+
+- ``mote-noinstr``: experts only, no instruction prefixes. Routing already tells the tasks apart, and a base
+  never trained with prefixes (all-MiniLM-L6-v2) loses up to 11.5 points on an unseen task when given them.
+- ``mote-all``: experts in every block, the MoTE paper's other up-cycling pattern (more task-specific
+  capacity; the shared attention is all that the tasks still share).
+- ``mote-frozen``: only the experts train; attention, embeddings and the blocks without experts keep the
+  base's weights (a hard form of regularising towards the base: every task's forgetting is confined to its
+  own expert, and the unseen tasks' routes keep the base's shared layers).
+- ``mote-regmean`` / ``mote-fisher``: the experts folded with statistics-weighted merges instead of the uniform
+  average (Expert Averaging), learned from the probe set's activations / squared gradients.
+- ``mote-sp-layer`` / ``separate-sp-layer``: Self Positioning with one set of task weights per block
+  (AdaMerging-style), in addition to the paper's per-task weights and global scale.
 """
 
 from __future__ import annotations
@@ -26,6 +40,7 @@ class Variant:
     source: str | None = None  # the variant a derived variant is built from
     method: str | None = None  # merge method (registered name or self_positioning)
     key: bool = False  # run with the key seeds too (default; the config's key_variants overrides)
+    parameters: dict[str, Any] = field(default_factory=dict)  # merge parameters defining this variant
 
     @property
     def evaluated(self) -> bool:
@@ -64,10 +79,17 @@ TRAINING: tuple[Variant, ...] = (
     Variant(
         "mote-static",
         "train",
-        "MoTE, one training setting for all tasks (ablation)",
-        {"model": {"mode": "mote"}, "train": {"static": True}},
+        "MoTE with instructions, one training setting for all tasks (ablation)",
+        {"model": {"mode": "mote", "instructions": "mote"}, "train": {"static": True}},
     ),
-    Variant("mote", "train", "MoTE with task-aware training", {"model": {"mode": "mote"}}, key=True),
+    Variant("mote", "train", "MoTE with instructions and task-aware training (the paper's setup)",
+            {"model": {"mode": "mote", "instructions": "mote"}}, key=True),
+    Variant("mote-noinstr", "train", "MoTE without instructions: the experts alone tell the tasks apart",
+            {"model": {"mode": "mote", "instructions": "none"}}),
+    Variant("mote-all", "train", "MoTE without instructions, experts in every block",
+            {"model": {"mode": "mote", "instructions": "none", "layers": "all"}}),
+    Variant("mote-frozen", "train", "MoTE without instructions, only the experts train (shared weights frozen)",
+            {"model": {"mode": "mote", "instructions": "none"}, "train": {"freeze": "shared"}}),
     Variant(
         "separate",
         "separate",
@@ -80,6 +102,10 @@ DERIVED: tuple[Variant, ...] = (
     Variant("mote-ea", "average", "Expert Averaging of the task-aware MoTE", source="mote", key=True),
     Variant("mote-sp", "merge", "Self Positioning over the MoTE's experts", source="mote",
             method="self_positioning", key=True),
+    Variant("mote-sp-layer", "merge", "Self Positioning over the MoTE's experts, task weights per block",
+            source="mote", method="self_positioning", parameters={"per_layer": True}),
+    Variant("mote-regmean", "merge", "the MoTE's experts folded by RegMean", source="mote", method="regmean"),
+    Variant("mote-fisher", "merge", "the MoTE's experts folded by Fisher merging", source="mote", method="fisher"),
     Variant("separate-average", "merge", "separate models, weighted average", source="separate", method="linear"),
     Variant("separate-ta", "merge", "separate models, task arithmetic", source="separate", method="task_arithmetic"),
     Variant("separate-ties", "merge", "separate models, TIES", source="separate", method="ties"),
@@ -91,13 +117,18 @@ DERIVED: tuple[Variant, ...] = (
     Variant("separate-regmean", "merge", "separate models, RegMean", source="separate", method="regmean"),
     Variant("separate-sp", "merge", "separate models, Self Positioning", source="separate",
             method="self_positioning", key=True),
+    Variant("separate-sp-layer", "merge", "separate models, Self Positioning with task weights per block",
+            source="separate", method="self_positioning", parameters={"per_layer": True}),
 )
 
 # Parameters of the merge variants unless the config's merge.parameters says otherwise.
 DEFAULT_PARAMETERS: dict[str, dict[str, Any]] = {
     "task_arithmetic": {"lambda": 0.4},
     "ties": {"density": 0.2, "lambda": 1.0},
-    "self_positioning": {"steps": 100, "batch_size": 32, "lr": 0.05},
+    # normalize: each task's probe loss divided by its value at the start. The faithful probe scores every task
+    # with its own loss (CoSENT on scored pairs, InfoNCE elsewhere), whose scales differ by 10x or more; summed
+    # raw, the task with the largest loss decided the merge (measured: SP fell 0.7-1.2 below joint training).
+    "self_positioning": {"steps": 100, "batch_size": 32, "lr": 0.05, "normalize": True},
 }
 
 
