@@ -55,7 +55,7 @@ def _perturb_experts(moe: SentenceTransformer) -> None:
 @pytest.fixture(scope="module")
 def moe_dir(tiny_st_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A saved tiny MoTE folder with distinct experts."""
-    moe = upcycle(str(tiny_st_dir), layers="all")
+    moe = upcycle(str(tiny_st_dir), layers="all", instructions="mote")
     _perturb_experts(moe)
     out = tmp_path_factory.mktemp("moe-routes") / "m"
     moe.save(str(out))
@@ -221,7 +221,7 @@ def test_dense_and_averaged_models_are_unchanged(st: SentenceTransformer, tiny_s
 def test_packaged_minilm(minilm_dir: Path, tmp_path: Path) -> None:
     """Right after up-cycling MiniLM, encode(task=t) is the dense model on ``instruction + text``."""
     dense = SentenceTransformer(str(minilm_dir), device="cpu")
-    upcycle(dense, out=tmp_path / "m")
+    upcycle(dense, out=tmp_path / "m", instructions="mote")
     moe = SentenceTransformer(str(tmp_path / "m"), device="cpu")
     for task in ("similarity", "query"):
         want = dense.encode(TEXTS, prompt=INSTRUCTIONS[task])

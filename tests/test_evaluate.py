@@ -44,7 +44,7 @@ def meta(task_type: str, name: str = "AnyTask") -> TaskMetadata:
 
 @pytest.fixture(scope="module")
 def mote_st(tiny_st_dir: Path) -> Any:
-    return upcycle(str(tiny_st_dir), layers="all")
+    return upcycle(str(tiny_st_dir), layers="all", instructions="mote")
 
 
 # -- routing -------------------------------------------------------------------------------------

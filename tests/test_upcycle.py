@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -47,7 +49,7 @@ def test_select_layers_refuses_negative_indices(spec: object) -> None:
 def test_upcycled_equals_dense_for_every_architecture(tiny_arch_dir: tuple[str, object]) -> None:
     arch, folder = tiny_arch_dir
     dense = SentenceTransformer(str(folder), device="cpu")
-    moe = upcycle(str(folder), layers="all")
+    moe = upcycle(str(folder), layers="all", instructions="mote")
     ref = dense.encode(TEXTS)
     for task, instruction in TaskSet().prompts().items():
         # the expert alone (explicit prompt="") is the dense model exactly
@@ -161,3 +163,52 @@ def test_already_upcycled_is_rejected(tiny_st_dir: object) -> None:
     moe = upcycle(str(tiny_st_dir))
     with pytest.raises(ValueError, match="already a MoTE model"):
         upcycle(moe)
+
+
+# -- instruction sets: the default follows the base ----------------------------------------------------------
+def _declare_prompts(folder: Path, prompts: dict[str, str]) -> Path:
+    import json
+    import shutil
+
+    out = folder.parent / f"{folder.name}-prompted"
+    if not out.exists():
+        shutil.copytree(folder, out)
+    path = out / "config_sentence_transformers.json"
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    path.write_text(json.dumps({**data, "prompts": prompts}))
+    return out
+
+
+def test_auto_instructions_follow_the_base(tiny_st_dir: Path) -> None:
+    # the base declares no prompts (like all-MiniLM-L6-v2): no task gets a prefix
+    plain = upcycle(str(tiny_st_dir))
+    assert all(t.instruction == "" for t in mote_model(plain).config.tasks.tasks)
+    # a base declaring E5-style prompts: its query/passage prefixes reach our query/document tasks
+    prompted = _declare_prompts(tiny_st_dir, {"query": "query: ", "passage": "passage: "})
+    moe = upcycle(str(prompted))
+    got = {t.name: t.instruction for t in mote_model(moe).config.tasks.tasks}
+    assert got == {"query": "query: ", "document": "passage: ", "similarity": "", "classification": "",
+                   "clustering": ""}
+
+
+@pytest.mark.parametrize(("choice", "expected"), [
+    ("none", {"query": "", "similarity": ""}),
+    ("mote", {"query": "search_query: ", "similarity": "similarity: "}),
+    ("e5", {"query": "query: ", "similarity": "query: "}),
+    ({"similarity": "sts: "}, {"query": "", "similarity": "sts: "}),
+])
+def test_named_and_custom_instruction_sets(tiny_st_dir: Path, choice: object, expected: dict[str, str]) -> None:
+    moe = upcycle(str(tiny_st_dir), ["query", "similarity"], instructions=choice)  # type: ignore[arg-type]
+    assert {t.name: t.instruction for t in mote_model(moe).config.tasks.tasks} == expected
+    # what encode() prepends is the chosen prefix
+    ref = SentenceTransformer(str(tiny_st_dir), device="cpu").encode(TEXTS, prompt=expected["similarity"])
+    assert np.abs(moe.encode(TEXTS, task="similarity") - ref).max() <= 1e-5
+
+
+def test_instruction_set_errors(tiny_st_dir: Path) -> None:
+    with pytest.raises(ValueError, match=r"Unknown instruction set .moet.*auto, e5, mote, none.*Did you mean \"mote\""):
+        upcycle(str(tiny_st_dir), instructions="moet")
+    with pytest.raises(ValueError, match=r"task in the custom instruction set 'sts'"):
+        upcycle(str(tiny_st_dir), ["query"], instructions={"sts": "x: "})
+    with pytest.raises(ValueError, match="not both"):
+        upcycle(str(tiny_st_dir), TaskSet(), instructions="mote")

@@ -82,6 +82,10 @@ def upcycle(
         list[str] | None, typer.Option(help="Task names (repeat or comma-separate). Default: the 5 standard tasks.")
     ] = None,
     layers: Annotated[str, typer.Option(help="'every-other', 'all', 'top-K' or indices like '1,3,5'.")] = "every-other",
+    instructions: Annotated[
+        str, typer.Option(help="Instruction set: auto (the base's declared prompts; none when it declares none), "
+                          "none, mote, e5.")
+    ] = "auto",
     instruction: Annotated[
         list[str] | None, typer.Option(help="Override a task's instruction prefix: TASK=PREFIX (repeatable).")
     ] = None,
@@ -89,17 +93,21 @@ def upcycle(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
 ) -> None:
     """Up-cycle a dense encoder: copy the FFN of selected blocks into one expert per task."""
+    from mote.model.resolve import declared_prompts, resolve_model
     from mote.model.sentence import info
     from mote.model.sentence import upcycle as do_upcycle
-    from mote.tasks import TaskSet
+    from mote.tasks import AUTO, TaskSet, resolve_instructions
 
     try:
-        instructions = dict(_parse_kv(i) for i in instruction or [])
-        task_set = TaskSet.from_names(_split(tasks), instructions, default_task)
+        overrides = dict(_parse_kv(i) for i in instruction or [])
+        prompts = declared_prompts(resolve_model(base)) if instructions == AUTO else None
+        task_set = TaskSet.from_names(_split(tasks), overrides, default_task, instruction_set=instructions,
+                                      base_prompts=prompts)
         model = do_upcycle(base, task_set, layers=layers, out=out, overwrite=overwrite)
+        account = resolve_instructions(instructions, task_set.names, prompts)[1]
     except USER_ERRORS as e:
         _fail(e)
-    typer.echo(f"Up-cycled {base} -> {out}")
+    typer.echo(f"Up-cycled {base} -> {out} (instructions: {account}{'; overrides' if instruction else ''})")
     typer.echo(info(model, out).as_text())
 
 
@@ -178,7 +186,7 @@ def _write_npy(output: Path, array: object) -> None:
 
     from mote.model.io import atomic_write
 
-    atomic_write(output, lambda f: np.save(f, array, allow_pickle=False))
+    atomic_write(output, lambda f: np.save(f, np.asarray(array), allow_pickle=False))
 
 
 @app.command()

@@ -71,6 +71,60 @@ DEFAULT_TASKS: tuple[TaskSpec, ...] = (
 )
 
 
+# Named instruction sets: task -> prefix (tasks a set does not name get no prefix).
+INSTRUCTION_SETS: dict[str, dict[str, str]] = {
+    "none": {},
+    # mote's own prefixes (nomic-embed style task names); the MoTE paper trains with task instructions
+    "mote": {t.name: t.instruction for t in DEFAULT_TASKS},
+    # E5 (Wang et al. 2022, "Text Embeddings by Weakly-Supervised Contrastive Pre-training"): "query: " and
+    # "passage: " for retrieval; symmetric tasks (similarity, classification, clustering) use "query: "
+    "e5": {"query": "query: ", "document": "passage: ", "similarity": "query: ", "classification": "query: ",
+           "clustering": "query: "},
+}
+AUTO = "auto"
+# names a base model's sentence-transformers prompts may use for our tasks
+PROMPT_ALIASES = {"passage": "document", "corpus": "document", "search_query": "query", "search_document": "document",
+                  "sts": "similarity"}
+InstructionChoice = str | Mapping[str, str]
+
+
+def instruction_set_names() -> list[str]:
+    return [AUTO, *INSTRUCTION_SETS]
+
+
+def resolve_instructions(
+    choice: InstructionChoice | bool, names: Sequence[str], base_prompts: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], str]:
+    """The prefix of each task in ``names`` for an instruction choice, and a one-line account of it.
+
+    ``choice``: ``"auto"`` (the base's own prompts, from its sentence-transformers config, mapped to our task
+    names; none when it declares none), ``"none"``, a named set (:data:`INSTRUCTION_SETS`), or a mapping
+    task -> prefix (custom). ``True``/``False`` mean ``"mote"``/``"none"`` (the settings of mote <= 0.2).
+    ``base_prompts``: the base model's ``prompts`` (``SentenceTransformer.prompts``), read by ``auto`` only.
+    """
+    if isinstance(choice, bool):
+        choice = "mote" if choice else "none"
+    if isinstance(choice, Mapping):
+        extra = sorted(set(choice) - set(names))
+        if extra:
+            raise unknown_name("task in the custom instruction set", extra[0], list(names))
+        return {n: str(choice.get(n, "")) for n in names}, "custom"
+    if choice == AUTO:
+        declared: dict[str, str] = {}
+        for key, prefix in (base_prompts or {}).items():
+            task = key if key in names else PROMPT_ALIASES.get(key.lower(), "")
+            if task in names and prefix and task not in declared:
+                declared[task] = prefix
+        if not declared:
+            return {n: "" for n in names}, "auto: none (the base declares no prompts)"
+        return {n: declared.get(n, "") for n in names}, f"auto: the base's prompts {sorted(declared)}"
+    if choice not in INSTRUCTION_SETS:
+        raise unknown_name("instruction set", choice, instruction_set_names(),
+                           "Or give a mapping task -> prefix (a custom set).")
+    table = INSTRUCTION_SETS[choice]
+    return {n: table.get(n, "") for n in names}, choice
+
+
 class TaskSet(BaseModel):
     """An ordered set of tasks; expert ``i`` serves ``tasks[i]``."""
 
@@ -109,11 +163,15 @@ class TaskSet(BaseModel):
         instructions: Mapping[str, str] | None = None,
         default_task: str | None = None,
         serves: Mapping[str, Sequence[str]] | None = None,
+        instruction_set: InstructionChoice | bool | None = None,
+        base_prompts: Mapping[str, str] | None = None,
     ) -> TaskSet:
-        """Build a set from task names; known names keep their default instruction and MTEB mapping.
+        """Build a set from task names; known names keep their MTEB mapping.
 
-        ``serves`` maps a task to extra (out-of-scope) MTEB task types it serves, e.g. ``{"classification":
-        ["STS"]}`` for a set without a similarity task."""
+        Prefixes: ``instruction_set`` (see :func:`resolve_instructions`; ``base_prompts`` is read by
+        ``"auto"``), else the known tasks' default (mote) prefixes; ``instructions`` (task -> prefix) then
+        overrides single tasks. ``serves`` maps a task to extra (out-of-scope) MTEB task types it serves,
+        e.g. ``{"classification": ["STS"]}`` for a set without a similarity task."""
         defaults = {t.name: t for t in DEFAULT_TASKS}
         names = list(names) if names else list(defaults)
         instructions = dict(instructions or {})
@@ -123,9 +181,12 @@ class TaskSet(BaseModel):
         serves = {k: tuple(v) for k, v in (serves or {}).items()}
         if set(serves) - set(names):
             raise unknown_name("task in serves", sorted(set(serves) - set(names))[0], names)
+        chosen = resolve_instructions(instruction_set, names, base_prompts)[0] if instruction_set is not None else {}
         specs = []
         for n in names:
             base = defaults.get(n, TaskSpec(name=n))
+            if n in chosen:
+                base = base.model_copy(update={"instruction": chosen[n]})
             if n in instructions:
                 base = base.model_copy(update={"instruction": instructions[n]})
             if n in serves:
@@ -171,6 +232,11 @@ class TaskSet(BaseModel):
 
     def instruction(self, task: str | None) -> str:
         return self.tasks[self.index(task)].instruction
+
+    @property
+    def instructed(self) -> bool:
+        """Whether any task has a prefix."""
+        return any(t.instruction for t in self.tasks)
 
     def prompts(self) -> dict[str, str]:
         """sentence-transformers prompts: one per task, named like the task, and one per out-of-scope MTEB

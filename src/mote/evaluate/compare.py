@@ -27,7 +27,7 @@ def load_summary(result_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if lacking:
         raise ValueError(f"{str(path)!r} is not an evaluation summary (no {', '.join(map(repr, lacking))}): pass "
                          "folders written by `mote evaluate --out`, or evaluate the model again.")
-    return data
+    return dict(data)
 
 
 def _labels(result_dirs: Sequence[str | os.PathLike[str]]) -> list[str]:

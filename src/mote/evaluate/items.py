@@ -62,7 +62,7 @@ def _only_subset(predictions: Mapping[str, Any], split: str) -> Any:
     return predictions["default"][split]
 
 
-def make_record(task: Any, split: str, predictions: Mapping[str, Any], split_scores: Mapping[str, Any]) -> dict:
+def make_record(task: Any, split: str, predictions: Mapping[str, Any], split_scores: Mapping[str, Any]) -> dict[str, Any]:
     """The per-item record of one evaluated task.
 
     ``task``: the MTEB task (its data loaded); ``predictions``: MTEB's saved predictions file, parsed;
@@ -112,7 +112,7 @@ def _flat(values: Sequence[Any]) -> list[Any]:
     return list(values[0]) if len(values) == 1 and isinstance(values[0], (list, tuple)) else list(values)
 
 
-def _clustering(split_scores: Mapping[str, Any], metric: str) -> dict:
+def _clustering(split_scores: Mapping[str, Any], metric: str) -> dict[str, Any]:
     if metric != "v_measure":
         raise UnsupportedTask(f"no per-item form for Clustering scored by {metric}")
     levels = split_scores.get("v_measures")
@@ -122,7 +122,7 @@ def _clustering(split_scores: Mapping[str, Any], metric: str) -> dict:
     return {"kind": "runs", "values": [100.0 * float(v) for v in runs]}
 
 
-def _retrieval(task: Any, split: str, preds: Mapping[str, Mapping[str, float]], metric: str) -> dict:
+def _retrieval(task: Any, split: str, preds: Mapping[str, Mapping[str, float]], metric: str) -> dict[str, Any]:
     import pytrec_eval
 
     data = _split_data(task, split)
@@ -164,11 +164,11 @@ def scores_on(record: Mapping[str, Any], idx: np.ndarray | None) -> np.ndarray:
     if idx is None:
         idx = np.arange(n_units(record))[None, :]
     if kind in {"mean", "runs"}:
-        return np.asarray(record["values"], dtype=np.float64)[idx].mean(axis=1)
+        return np.asarray(np.asarray(record["values"], dtype=np.float64)[idx].mean(axis=1))
     if kind == "accuracy":
         gold = np.asarray(record["gold"])
         correct = np.stack([np.asarray(run) == gold for run in record["pred"]]).mean(axis=0)  # per example
-        return 100.0 * correct[idx].mean(axis=1)
+        return np.asarray(100.0 * correct[idx].mean(axis=1))
     if kind == "spearman":
         pred, gold = np.asarray(record["pred"], dtype=np.float64), np.asarray(record["gold"], dtype=np.float64)
         return 100.0 * rowwise_spearman(pred[idx], gold[idx])
@@ -176,7 +176,7 @@ def scores_on(record: Mapping[str, Any], idx: np.ndarray | None) -> np.ndarray:
         gold = np.asarray(record["gold"])[idx]
         aps = [rowwise_average_precision(gold, np.asarray(v, dtype=np.float64)[idx] * (1.0 if PAIR_SCORES[k] else -1.0))
                for k, v in record["scores"].items()]
-        return 100.0 * np.max(np.stack(aps), axis=0)
+        return np.asarray(100.0 * np.max(np.stack(aps), axis=0))
     raise ValueError(f"Unknown per-item record kind {kind!r}; known: mean, runs, accuracy, spearman, max_ap.")
 
 

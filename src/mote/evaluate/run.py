@@ -10,7 +10,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,7 @@ def run_task(
     return row, task_result, record
 
 
-def _record(task: AbsTask, defn: TaskDef, folder: Path, scores: dict[str, Any]) -> dict[str, Any] | str:
+def _record(task: AbsTask, defn: TaskDef, folder: Path, scores: Mapping[str, Any]) -> dict[str, Any] | str:
     """The per-item record made from MTEB's saved predictions, or why there is none."""
     path = folder / f"{task.metadata.name}_predictions.json"
     try:

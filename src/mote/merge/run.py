@@ -46,7 +46,8 @@ from mote.merge.task_vector import StateDict, check_compatible, is_mergeable
 from mote.model.io import atomic_dir, check_writable, read_json
 from mote.model.resolve import resolve_model
 from mote.model.sentence import load
-from mote.model.weights import INDEX, WEIGHTS, LazyStateDict, save_state, weights_dir
+from mote.model.io import WEIGHTS
+from mote.model.weights import INDEX, LazyStateDict, save_state, weights_dir
 from mote.runtime import setup
 
 REPORT = "merge_report.json"

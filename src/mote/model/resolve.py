@@ -97,3 +97,19 @@ def _hf_cache_dir(hub_id: str) -> str | None:
         return str(snapshot_download(hub_id, local_files_only=True))
     except Exception:
         return None
+
+
+def declared_prompts(folder: str | os.PathLike[str]) -> dict[str, str]:
+    """The prompts a sentence-transformers model folder declares (``config_sentence_transformers.json``);
+    empty when it declares none. What ``instructions: auto`` follows."""
+    import json
+
+    path = Path(folder) / "config_sentence_transformers.json"
+    if not path.is_file():
+        return {}
+    try:
+        prompts = json.loads(path.read_text(encoding="utf-8")).get("prompts") or {}
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
+        raise ValueError(f"{str(path)!r} is not a readable JSON object ({e}); restore the file from the model's "
+                         "source.") from None
+    return {str(k): str(v) for k, v in prompts.items()} if isinstance(prompts, dict) else {}

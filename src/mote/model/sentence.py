@@ -31,8 +31,9 @@ from mote.model.io import ModelFolderError, atomic_dir, check_finite, inspect_fo
 from mote.model.resolve import resolve_model
 from mote.model.routing import TaskExperts
 from mote.model.upcycle import average_backbone, select_layers
-from mote.model.weights import INDEX, WEIGHTS, LazyStateDict, weights_dir
-from mote.tasks import TaskSet
+from mote.model.io import WEIGHTS
+from mote.model.weights import INDEX, LazyStateDict, weights_dir
+from mote.tasks import AUTO, InstructionChoice, TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -93,17 +94,27 @@ def upcycle(
     layers: str | Sequence[int] = "every-other",
     out: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
+    instructions: InstructionChoice | None = None,
 ) -> SentenceTransformer:
     """Up-cycle a dense sentence-transformers model into a MoTE model.
 
     Each selected block's FFN is copied into one expert per task, so right after up-cycling every task's
     embeddings equal the base model's. Saved to ``out`` when given (atomically), and returned loaded.
+
+    ``instructions``: the prefix of each task when ``tasks`` are names (or None: the five standard tasks):
+    ``"auto"`` (default: the base's own prompts where its sentence-transformers config declares them, none
+    otherwise), ``"none"``, a named set (``mote``, ``e5``; :data:`mote.tasks.INSTRUCTION_SETS`) or a mapping
+    task -> prefix. A :class:`~mote.tasks.TaskSet` carries its own prefixes.
     """
     if isinstance(tasks, str):  # "query" would otherwise be read as the tasks q, u, e, r, y
         tasks = [t.strip() for t in tasks.split(",") if t.strip()]
-    task_set = tasks if isinstance(tasks, TaskSet) else TaskSet.from_names(tasks)
+    if isinstance(tasks, TaskSet) and instructions is not None:
+        raise ValueError("upcycle: pass `instructions` with task names, or a TaskSet carrying its own prefixes, "
+                         f"not both (got instructions={instructions!r} and a TaskSet).")
     # a folder goes through the same checks as every load (config, safetensors only, complete and finite weights)
     dense = base if isinstance(base, SentenceTransformer) else load(base)
+    task_set = tasks if isinstance(tasks, TaskSet) else TaskSet.from_names(
+        tasks, instruction_set=instructions or AUTO, base_prompts={k: v or "" for k, v in (dense.prompts or {}).items()})
     module = _transformer(dense)
     if isinstance(module.model, MoteModel):
         raise ValueError("This model is already a MoTE model; up-cycle a dense model.")

@@ -177,8 +177,8 @@ def _merge_settings(config: PipelineConfig, variant: Variant) -> dict[str, Any] 
     if variant.method is None:
         return None
     m = config.merge
-    return {"parameters": config.merge_parameters(variant.method, variant), "probe_size": m.probe_size, "seed": m.probe_seed,
-            "precision": _resolved(config.budget.precision, config.device)}
+    return {"parameters": config.merge_parameters(variant.method, variant), "probe_size": m.probe_size,
+            "seed": m.probe_seed, "precision": _resolved(config.budget.precision, config.device)}
 
 
 def _train_config(config: PipelineConfig, variant: Variant, seed: int, out: Path) -> Any:

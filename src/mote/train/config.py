@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mote._errors import unknown_name, validation_message
 from mote._yaml import apply_overrides, read_yaml_mapping
@@ -55,7 +55,11 @@ class ModelSection(_Strict):
     mode: Literal["mote", "joint", "separate"] = Field(
         "mote", description="mote: experts; joint: one dense model; separate: one dense model per task."
     )
-    instructions: bool = Field(True, description="Prepend each task's instruction prefix (joint without: False).")
+    instructions: bool | str | dict[str, str] = Field(
+        "auto",
+        description="Instruction set: auto (the base's declared prompts; none when it declares none), none, a "
+        "named set (mote, e5), or a mapping task -> prefix. true/false: mote/none (mote <= 0.2).",
+    )
     layers: str | list[int] = Field("every-other", description="Blocks to up-cycle (mode mote).")
     tasks: list[str] = Field(default_factory=lambda: TaskSet().names, description="Task set (route keys).")
     instruction_overrides: dict[str, str] = Field(default_factory=dict, description="Task -> instruction prefix.")
@@ -64,6 +68,15 @@ class ModelSection(_Strict):
         description="Task -> extra MTEB task types it serves (out-of-scope types, e.g. classification: [STS]).",
     )
     max_seq_length: int = Field(128, ge=8, description="Training truncation length.")
+
+    @field_validator("instructions")
+    @classmethod
+    def _known_set(cls, v: bool | str | dict[str, str]) -> bool | str | dict[str, str]:
+        from mote.tasks import INSTRUCTION_SETS, instruction_set_names
+
+        if isinstance(v, str) and v != "auto" and v not in INSTRUCTION_SETS:
+            raise unknown_name("instruction set", v, instruction_set_names(), "Or give a mapping task -> prefix.")
+        return v
 
 
 class DataSection(_Strict):
@@ -101,6 +114,9 @@ class TrainSection(_Strict):
     save_total_limit: int = Field(2, ge=1)
     logging_steps: int = Field(5, ge=1)
     static: bool = Field(False, description="Ablation: one setting (the 'default' task's) for all tasks.")
+    freeze: Literal["none", "shared"] = Field(
+        "none", description="shared (mode mote): only the experts train; every shared weight keeps the base's value."
+    )
     split_budget: bool = Field(
         False, description="Mode separate: max_steps is the TOTAL budget, split exactly over the task models "
         "(default: each task model trains max_steps)."
@@ -142,6 +158,9 @@ class TrainConfig(_Strict):
                 f"train.mini_batch_size ({self.train.mini_batch_size}) must be <= train.batch_size "
                 f"({self.train.batch_size})."
             )
+        if self.train.freeze == "shared" and self.model.mode != "mote":
+            raise ValueError(f"train.freeze: 'shared' freezes everything but the experts, so it needs model.mode "
+                             f"'mote' (got {self.model.mode!r}). Use freeze: none for a dense model.")
         return self
 
     def task_training(self, task: str) -> TaskTraining:

@@ -142,7 +142,7 @@ def prepare(
         col_task = {c: anchor_task if c == "anchor" else positive_task for c in text_cols}
         if routed:
             prepared.router_mapping[name] = col_task
-        if config.model.instructions:
+        if tasks.instructed:
             prepared.prompts[name] = {c: tasks.instruction(t) for c, t in col_task.items()}
     if mixed:
         _add_mixed(prepared, mixed, config, model, tasks)

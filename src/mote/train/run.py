@@ -21,10 +21,10 @@ from sentence_transformers.base.sampler import MultiDatasetBatchSamplers
 from transformers import TrainerState
 
 from mote.model.io import atomic_dir, atomic_write_text
-from mote.model.resolve import resolve_model
+from mote.model.resolve import declared_prompts, resolve_model
 from mote.model.sentence import upcycle
 from mote.runtime import Runtime, resolve, setup
-from mote.tasks import TaskSet
+from mote.tasks import AUTO, TaskSet
 from mote.train.callbacks import JsonlMetrics, loss_curve_summary
 from mote.train.collator import MoteDataCollator
 from mote.train.config import TrainConfig
@@ -43,7 +43,12 @@ CONFIG_FILE = "mote_train_config.yaml"
 
 
 def task_set(config: TrainConfig) -> TaskSet:
-    return TaskSet.from_names(config.model.tasks, config.model.instruction_overrides, serves=config.model.serves)
+    """The task table of a run: its tasks, each with the prefix of the chosen instruction set (``auto``: the
+    base's declared prompts) and the overrides."""
+    choice = config.model.instructions
+    prompts = declared_prompts(resolve_model(config.model.base)) if choice == AUTO else None
+    return TaskSet.from_names(config.model.tasks, config.model.instruction_overrides, serves=config.model.serves,
+                              instruction_set=choice, base_prompts=prompts)
 
 
 def load_data(config: TrainConfig) -> dict[str, Dataset]:
@@ -96,11 +101,13 @@ def build_model(config: TrainConfig, tasks: TaskSet) -> SentenceTransformer:
         model = upcycle(base, tasks, layers=config.model.layers)
     else:
         model = SentenceTransformer(base, device="cpu")
-        model.prompts = dict(tasks.prompts()) if config.model.instructions else {}
+        model.prompts = dict(tasks.prompts()) if tasks.instructed else {}
     model.eval_max_seq_length = model.max_seq_length  # type: ignore[attr-defined,assignment]  # restored before saving
     model.max_seq_length = config.model.max_seq_length
     for name, param in model.named_parameters():
-        if ".pooler." in name:  # HF's pooler head: sentence-transformers never uses it, so it gets no gradient
+        # HF's pooler head: sentence-transformers never uses it, so it gets no gradient; freeze: shared trains
+        # the experts only
+        if ".pooler." in name or (config.train.freeze == "shared" and ".experts." not in name):
             param.requires_grad_(False)
     return model
 
@@ -190,7 +197,7 @@ def _fit(
         router_mapping=args.router_mapping,
         prompts=args.prompts,
         task_names=tasks.names,
-        instructions=dict(tasks.prompts()) if config.model.instructions else {},
+        instructions=dict(tasks.prompts()) if tasks.instructed else {},
         routed=config.model.mode == "mote",
     )
     trainer = MoteTrainer(
@@ -252,8 +259,8 @@ def train(
     """Train as configured; returns a summary. ``datasets`` overrides the recipe (tests, notebooks);
     ``callbacks`` are extra transformers ``TrainerCallback`` objects."""
     setup(config.train.precision, config.train.device, config.train.threads, what="train")
-    tasks = task_set(config)
     check_model_section(config)  # a missing base or a bad layer spec fails before the data is read
+    tasks = task_set(config)
     out = Path(config.train.output_dir)
     check_run_folder(out, config.model_dump(mode="json"), resume, CONFIG_FILE)  # before writing anything
     if resume and config.model.mode != "separate" and (done := _finished(out, config)) is not None:
