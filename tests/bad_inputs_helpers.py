@@ -118,7 +118,7 @@ def _mote(assets: Assets, folder: Path) -> Path:
     from mote.model.sentence import upcycle
 
     out = folder / "model"
-    upcycle(str(assets.get("dense")), ["query", "document"], layers="1,3", out=out)
+    upcycle(str(assets.get("dense")), ["query", "document"], layers="1,3", out=out, instructions="mote")
     return out
 
 

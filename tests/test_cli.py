@@ -17,8 +17,9 @@ runner = CliRunner()
 
 def test_cli_roundtrip(tiny_st_dir: Path, tmp_path: Path) -> None:
     m, d = tmp_path / "m", tmp_path / "d"
-    res = runner.invoke(app, ["upcycle", "--base", str(tiny_st_dir), "--out", str(m)])
+    res = runner.invoke(app, ["upcycle", "--base", str(tiny_st_dir), "--out", str(m), "--instructions", "mote"])
     assert res.exit_code == 0, res.output
+    assert "(instructions: mote)" in res.output
     assert "5: query, document, similarity, classification, clustering" in res.output
     assert "2 of 4: [1, 3]" in res.output
 
@@ -69,6 +70,8 @@ def test_cli_on_the_packaged_minilm(minilm_dir: Path, tmp_path: Path) -> None:
     m = tmp_path / "m"
     res = runner.invoke(app, ["upcycle", "--base", "sentence-transformers/all-MiniLM-L6-v2", "--out", str(m)])
     assert res.exit_code == 0, res.output
+    # the default instruction set follows the base: all-MiniLM-L6-v2 declares no prompts, so no prefixes
+    assert "(instructions: auto: none (the base declares no prompts))" in res.output
     report = json.loads(runner.invoke(app, ["info", str(m), "--json"]).stdout)
     dense = SentenceTransformer(str(minilm_dir), device="cpu")
     assert report["tasks"] == ["query", "document", "similarity", "classification", "clustering"]
@@ -78,7 +81,7 @@ def test_cli_on_the_packaged_minilm(minilm_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "in.txt").write_text("\n".join(texts))
     res = runner.invoke(app, ["encode", "--precision", "fp32", str(m), "--task", "query", "-i", str(tmp_path / "in.txt"), "-o", str(tmp_path / "q.npy")])
     assert res.exit_code == 0, res.output
-    np.testing.assert_allclose(np.load(tmp_path / "q.npy"), dense.encode(texts, prompt="search_query: "), atol=1e-5)
+    np.testing.assert_allclose(np.load(tmp_path / "q.npy"), dense.encode(texts), atol=1e-5)
 
 
 @pytest.mark.shared_data

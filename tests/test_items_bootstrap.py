@@ -76,18 +76,28 @@ def test_interval_of_a_mean_difference_matches_the_normal_approximation() -> Non
     assert iv.high == pytest.approx(gain.mean() + half, abs=0.06 * half)
 
 
-def test_seeds_are_averaged_and_means_follow_task_types() -> None:
+def test_means_follow_task_types() -> None:
     """Hand example: two STS-like tasks and one classification-like; the mean over types weighs each type once."""
     def side(offset: float) -> list[dict]:
-        return [{"S1": _mean_record([10.0 + offset + s, 20.0 + offset + s]),
-                 "S2": _mean_record([30.0 + s, 50.0 + s]),
-                 "C": _mean_record([60.0 + 2 * offset, 80.0 + 2 * offset])} for s in (0.0, 1.0)]
+        return [{"S1": _mean_record([10.0 + offset, 20.0 + offset]), "S2": _mean_record([30.0, 50.0]),
+                 "C": _mean_record([60.0 + 2 * offset, 80.0 + 2 * offset])}]
 
     types = {"S1": "STS", "S2": "STS", "C": "Classification"}
     iv = Bootstrap(n=100).mean_interval(("a", side(3.0)), ("b", side(0.0)), types)
     # per task deltas: S1 +3, S2 0, C +6 -> STS mean 1.5, Classification 6 -> mean over types 3.75
     assert iv.delta == pytest.approx(3.75)
     assert iv.low == pytest.approx(3.75) and iv.high == pytest.approx(3.75)  # constant shifts: no spread
+
+
+def test_seed_spread_enters_the_interval() -> None:
+    """Hand computation: every item of a seed scores alike, so only the seed draw moves the score. Side a's
+    two seeds score 12 and 14 (mean 13); side b's one seed scores 10. Drawing 2 of a's seeds with
+    replacement gives 12, 13 or 14 with probabilities 1/4, 1/2, 1/4: the 95 % interval of a - b is [2, 4]."""
+    a = [{"T": _mean_record([12.0] * 30)}, {"T": _mean_record([14.0] * 30)}]
+    b = [{"T": _mean_record([10.0] * 30)}]
+    iv = Bootstrap(n=2000).task_interval(("a", a), ("b", b), "T")
+    assert iv.delta == pytest.approx(3.0)
+    assert (iv.low, iv.high) == (pytest.approx(2.0), pytest.approx(4.0))
 
 
 def test_different_items_are_refused() -> None:

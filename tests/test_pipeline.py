@@ -76,6 +76,13 @@ def test_pipeline_end_to_end_and_cached_rerun(tiny_st_dir: Path, shared_data: Pa
     data = json.loads((tmp_path / "out" / "report.json").read_text())
     assert data["rows"]["mote"]["active_params"] == data["rows"]["base"]["active_params"]
     assert data["rows"]["mote"]["total_params"] > data["rows"]["mote-ea"]["total_params"]
+    # intervals from the per-item records each evaluation saved; the instruction set each variant used
+    cis = data["intervals"]
+    assert cis["seeds"] == {"base": 1, "mote": 1, "mote-ea": 1}
+    iv = cis["variants"]["mote"]["base"]["means"]["all tasks"]
+    assert iv["low"] <= iv["delta"] <= iv["high"] and iv["against"] == "base"
+    assert "## Confidence intervals (paired bootstrap)" in text
+    assert data["instructions"] == {"base": "–", "mote": "mote", "mote-ea": "mote"}
     messages.clear()
     run_pipeline(cfg, say=messages.append)  # everything is cached now
     assert sum("cached" in m for m in messages) == 3

@@ -136,6 +136,34 @@ def test_joint_and_separate_modes(tiny_st_dir: Path, tmp_path: Path) -> None:
         assert (tmp_path / "sep" / "separate" / task / "final" / "model.safetensors").is_file()
 
 
+def test_default_instructions_follow_the_base(tiny_st_dir: Path, tmp_path: Path) -> None:
+    """instructions: auto (the default) -> the tiny base declares no prompts -> no prefixes: a joint model saves
+    none, and a MoTE model's tasks carry none (training and encode agree)."""
+    from mote.model.sentence import mote_model
+
+    data = synthetic_datasets()
+    train(config(tiny_st_dir, tmp_path / "joint", mode="joint", max_steps=2, instructions="auto"), data)
+    assert not any(load(tmp_path / "joint" / "final").prompts.values())  # ST 6 lists query/document as ""
+    train(config(tiny_st_dir, tmp_path / "mote", max_steps=2, instructions="auto"), data)
+    tasks = mote_model(load(tmp_path / "mote" / "final")).config.tasks
+    assert not tasks.instructed and [t.instruction for t in tasks.tasks] == [""] * 5
+
+
+def test_freeze_shared_trains_only_the_experts(tiny_st_dir: Path, tmp_path: Path) -> None:
+    from mote.model.sentence import upcycle
+
+    train(config(tiny_st_dir, tmp_path / "run", max_steps=3, freeze="shared"), synthetic_datasets())
+    before = upcycle(str(tiny_st_dir), layers="all").state_dict()
+    after = load(tmp_path / "run" / "final").state_dict()
+    experts = [k for k in after if ".experts." in k]
+    shared = [k for k in after if ".experts." not in k and "position_ids" not in k]
+    assert experts and shared
+    assert all(torch.equal(after[k], before[k]) for k in shared)  # every shared weight is the base's
+    assert any(not torch.equal(after[k], before[k]) for k in experts)
+    with pytest.raises(ValueError, match="freeze: 'shared' freezes everything but the experts"):
+        config(tiny_st_dir, tmp_path / "j", mode="joint", freeze="shared")
+
+
 def test_config_validation(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("data: {recipe: r.yaml}\ntrain: {output_dir: o, max_stepz: 3}\n")
     with pytest.raises(ValueError, match="max_stepz"):

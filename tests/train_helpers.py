@@ -78,6 +78,7 @@ def config(base: Path, out: Path, **train: Any) -> TrainConfig:
     mode = train.pop("mode", "mote")
     tasks = train.pop("tasks", {})
     sampling = train.pop("sampling", "proportional")
+    instructions = train.pop("instructions", "mote")  # the prefixes these tests check (the default follows the base)
     settings = {
         "output_dir": str(out),
         "batch_size": 8,
@@ -91,7 +92,8 @@ def config(base: Path, out: Path, **train: Any) -> TrainConfig:
     }
     return TrainConfig.model_validate(
         {
-            "model": {"base": str(base), "mode": mode, "layers": "all", "max_seq_length": 32},
+            "model": {"base": str(base), "mode": mode, "layers": "all", "max_seq_length": 32,
+                      "instructions": instructions},
             "data": {"recipe": "unused.yaml", "sampling": sampling},
             "train": settings,
             "tasks": tasks,

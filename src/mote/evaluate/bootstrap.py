@@ -2,7 +2,10 @@
 
 Each task's units (pairs, examples, queries, clustering runs; see :mod:`mote.evaluate.items`) are resampled
 with replacement ``n`` times; the *same* resamples score both sides, so the interval is of the paired
-difference. A side may hold several seeds: its score on a resample is the mean over its seeds. For a mean
+difference. A side may hold several seeds (models trained alike): on each resample its seeds are drawn with
+replacement too (a two-level bootstrap) and the side scores the mean over the drawn seeds, so an interval
+covers both the test set's sampling and seed-to-seed variation; the point estimate is the mean over all
+seeds. For a mean
 over task types (MTEB's ``mean_over_types``) every task is resampled on its own, the per-type averages and
 their mean taken on each replicate, and the interval read from those replicate means.
 
@@ -73,14 +76,29 @@ class Bootstrap:
             self._idx[task] = resample_indices(units, self.n, task, self.seed)
         return self._idx[task]
 
-    def replicates(self, name: str, side: Side, task: str) -> np.ndarray:
-        """Mean over the side's seeds of the task's score on each resample."""
+    def per_seed(self, name: str, side: Side, task: str) -> np.ndarray:
+        """The task's score on each resample, per seed of the side: shape (seeds, n)."""
         if (name, task) not in self._reps:
             records = [seed_records[task] for seed_records in side]
             check_same_units(task, [self._units.setdefault(task, records[0]), *records])
             idx = self.indices(task, n_units(records[0]))
-            self._reps[(name, task)] = np.mean([scores_on(r, idx) for r in records], axis=0)
+            self._reps[(name, task)] = np.stack([scores_on(r, idx) for r in records])
         return self._reps[(name, task)]
+
+    def seed_draws(self, name: str, seeds: int) -> np.ndarray:
+        """Which seeds make up the side on each resample (drawn with replacement; shape (n, seeds)): the same
+        draw for every task, since a seed is one model scored on all of them."""
+        digest = int.from_bytes(hashlib.sha256(f"{self.seed}:seeds:{name}".encode()).digest()[:8], "little")
+        return np.random.default_rng(digest).integers(0, seeds, size=(self.n, seeds))
+
+    def replicates(self, name: str, side: Side, task: str) -> np.ndarray:
+        """The side's score on each resample: items resampled, and its seeds resampled (a one-seed side
+        keeps its seed), so the interval holds seed-to-seed spread as well as the test set's."""
+        reps = self.per_seed(name, side, task)
+        if reps.shape[0] == 1:
+            return np.asarray(reps[0])
+        draws = self.seed_draws(name, reps.shape[0])
+        return np.asarray(reps[draws, np.arange(self.n)[:, None]].mean(axis=1))
 
     def task_interval(self, a: tuple[str, Side], b: tuple[str, Side], task: str, level: float = 0.95) -> Interval:
         full = fmean(_full(s, task) for s in a[1]) - fmean(_full(s, task) for s in b[1])

@@ -62,7 +62,9 @@ def _only_subset(predictions: Mapping[str, Any], split: str) -> Any:
     return predictions["default"][split]
 
 
-def make_record(task: Any, split: str, predictions: Mapping[str, Any], split_scores: Mapping[str, Any]) -> dict[str, Any]:
+def make_record(
+    task: Any, split: str, predictions: Mapping[str, Any], split_scores: Mapping[str, Any]
+) -> dict[str, Any]:
     """The per-item record of one evaluated task.
 
     ``task``: the MTEB task (its data loaded); ``predictions``: MTEB's saved predictions file, parsed;

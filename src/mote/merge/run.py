@@ -43,10 +43,9 @@ from mote.merge.registry import get_method
 from mote.merge.self_positioning import SelfPositioningOptions, self_position
 from mote.merge.stats import diagonal_fisher, gram_matrices
 from mote.merge.task_vector import StateDict, check_compatible, is_mergeable
-from mote.model.io import atomic_dir, check_writable, read_json
+from mote.model.io import WEIGHTS, atomic_dir, check_writable, read_json
 from mote.model.resolve import resolve_model
 from mote.model.sentence import load
-from mote.model.io import WEIGHTS
 from mote.model.weights import INDEX, LazyStateDict, save_state, weights_dir
 from mote.runtime import setup
 

@@ -27,11 +27,10 @@ from mote import __version__
 from mote._errors import unknown_name
 from mote.model.architectures import get_arch
 from mote.model.hf import MoteConfig, MoteModel
-from mote.model.io import ModelFolderError, atomic_dir, check_finite, inspect_folder
+from mote.model.io import WEIGHTS, ModelFolderError, atomic_dir, check_finite, inspect_folder
 from mote.model.resolve import resolve_model
 from mote.model.routing import TaskExperts
 from mote.model.upcycle import average_backbone, select_layers
-from mote.model.io import WEIGHTS
 from mote.model.weights import INDEX, LazyStateDict, weights_dir
 from mote.tasks import AUTO, InstructionChoice, TaskSet
 
@@ -113,8 +112,9 @@ def upcycle(
                          f"not both (got instructions={instructions!r} and a TaskSet).")
     # a folder goes through the same checks as every load (config, safetensors only, complete and finite weights)
     dense = base if isinstance(base, SentenceTransformer) else load(base)
+    declared = {k: v or "" for k, v in (dense.prompts or {}).items()}
     task_set = tasks if isinstance(tasks, TaskSet) else TaskSet.from_names(
-        tasks, instruction_set=instructions or AUTO, base_prompts={k: v or "" for k, v in (dense.prompts or {}).items()})
+        tasks, instruction_set=instructions or AUTO, base_prompts=declared)
     module = _transformer(dense)
     if isinstance(module.model, MoteModel):
         raise ValueError("This model is already a MoTE model; up-cycle a dense model.")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from mote.model.io import atomic_write_text
+from mote.pipeline import intervals, targets
+from mote.pipeline.intervals import DENSE_RIVALS
 
 
 def _mean_sd(values: Sequence[float]) -> tuple[float, float | None]:
@@ -104,9 +106,6 @@ def to_markdown(rows: dict[str, dict[str, Any]], baseline: str, title: str) -> s
     return "\n".join(lines)
 
 
-DENSE_RIVALS = ("joint-noinstr", "joint-instr", "joint-temperature", "joint-ratio")  # trained dense variants
-
-
 def best_dense_rival(rows: dict[str, dict[str, Any]]) -> str | None:
     """The dense trained variant with the highest mean over task types (the rival a user would pick)."""
     present = [n for n in DENSE_RIVALS if n in rows]
@@ -130,9 +129,11 @@ def split_means(rows: dict[str, dict[str, Any]], domains: dict[str, str]) -> dic
     return out
 
 
-def domain_table(rows: dict[str, dict[str, Any]], domains: dict[str, str]) -> str:
+def domain_table(rows: dict[str, dict[str, Any]], domains: dict[str, str],
+                 instructions: Mapping[str, str] | None = None) -> str:
     """Mean over task types on in-domain and on unseen tasks, with deltas against the base and the best dense
-    rival: gain without forgetting shows as a positive unseen delta."""
+    rival: gain without forgetting shows as a positive unseen delta. ``instructions``: variant -> the
+    instruction set it was trained with."""
     means = split_means(rows, domains)
     rival = best_dense_rival(rows)
     n = {d: sorted(t for t, x in domains.items() if x == d) for d in ("in-domain", "unseen")}
@@ -144,8 +145,8 @@ def domain_table(rows: dict[str, dict[str, Any]], domains: dict[str, str]) -> st
         f"{', '.join(n['unseen']) or 'none'}. Means over task types (mean over seeds); best dense rival: "
         f"{rival or 'none in this run'}.",
         "",
-        "| variant | in-domain | Δ base | Δ best dense | unseen | Δ base | Δ best dense |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| variant | instructions | in-domain | Δ base | Δ best dense | unseen | Δ base | Δ best dense |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
 
     def cells(name: str, d: str) -> list[str]:
@@ -158,7 +159,8 @@ def domain_table(rows: dict[str, dict[str, Any]], domains: dict[str, str]) -> st
                 f"{own - best:+.2f}" if best is not None else "–"]
 
     for name in rows:
-        lines.append(f"| {name} | " + " | ".join(cells(name, "in-domain") + cells(name, "unseen")) + " |")
+        used = (instructions or {}).get(name, "–")
+        lines.append(f"| {name} | {used} | " + " | ".join(cells(name, "in-domain") + cells(name, "unseen")) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -257,8 +259,11 @@ def _weights(weights: Any, tasks: Sequence[str]) -> str:
 
 
 def write_report(
-    config: Any, results: Sequence[dict[str, Any]], out: Path, missing: Sequence[str] = ()
+    config: Any, results: Sequence[dict[str, Any]], out: Path, missing: Sequence[str] = (),
+    eval_dirs: Mapping[tuple[str, int], Path] | None = None, n_resamples: int = 1000,
 ) -> Path:
+    """REPORT.md, report.json and report.png in ``out``. ``eval_dirs``: (variant, seed) -> the evaluation
+    folder whose per-item records give the confidence intervals (none: the report has no intervals)."""
     rows = aggregate(results)
     md = to_markdown(rows, config.baseline, f"Pipeline report: {config.name}")
     if missing:
@@ -266,16 +271,63 @@ def write_report(
                         "Seeds and deltas below cover only the finished jobs.\n", 1)
     domains = _domains(config, rows)
     if domains:
-        md += "\n" + domain_table(rows, domains)
+        md += "\n" + domain_table(rows, domains, instruction_sets(config, rows))
+    cis = _intervals(rows, domains, config.baseline, eval_dirs or {}, n_resamples)
+    md += "\n" + intervals.markdown(cis, config.baseline)
+    checked = targets.check_targets(split_means(rows, domains), _sources(rows), cis)
+    md += "\n" + targets.markdown(checked)
     md += "\n" + "\n".join(setup_lines(config, results))
     md += "\n## Per task\n\n" + task_table(rows) + "\n"
     md += learned_table(results)
     plot(rows, out / "report.png")
     md += "\n![overall average per variant](report.png)\n"
     atomic_write_text(out / "REPORT.md", md)
-    extra = {"domains": domains, "split_means": split_means(rows, domains), "best_dense_rival": best_dense_rival(rows)}
+    extra = {"domains": domains, "split_means": split_means(rows, domains), "best_dense_rival": best_dense_rival(rows),
+             "intervals": cis, "targets": checked, "instructions": instruction_sets(config, rows)}
     atomic_write_text(out / "report.json", json.dumps({"rows": rows, **extra, "runs": list(results)}, indent=2) + "\n")
     return out / "REPORT.md"
+
+
+def instruction_sets(config: Any, rows: Mapping[str, Any]) -> dict[str, str]:
+    """Variant -> the instruction set it was trained with, as resolved for this base (derived variants: their
+    source's; the base: none)."""
+    from mote.model.resolve import declared_prompts, resolve_model
+    from mote.pipeline.variants import all_variants
+    from mote.tasks import TaskSet, resolve_instructions
+
+    known = all_variants()
+    try:
+        prompts = declared_prompts(resolve_model(config.base))
+    except (OSError, ValueError):
+        prompts = {}
+    names = getattr(config, "task_set", None) or TaskSet().names
+    out = {}
+    for name in rows:
+        v = known.get(name)
+        while v is not None and v.source:
+            v = known.get(v.source)
+        if v is None or v.kind == "base":
+            out[name] = "–"
+            continue
+        choice = v.train.get("model", {}).get("instructions", "auto")
+        out[name] = resolve_instructions(choice, names, prompts)[1]
+    return out
+
+
+def _sources(rows: Mapping[str, Any]) -> dict[str, str | None]:
+    from mote.pipeline.variants import all_variants
+
+    known = all_variants()
+    return {name: known[name].source for name in rows if name in known}
+
+
+def _intervals(rows: dict[str, dict[str, Any]], domains: dict[str, str], baseline: str,
+               eval_dirs: Mapping[tuple[str, int], Path], n: int) -> dict[str, Any]:
+    from mote.evaluate.suites import TASKS
+
+    tasks = list(dict.fromkeys(t for r in rows.values() for t in r["tasks"]))
+    sides = intervals.load_sides({k: v for k, v in eval_dirs.items() if k[0] in rows}, tasks)
+    return intervals.compare(sides, {t: TASKS[t].type for t in tasks}, domains, baseline, n=n)
 
 
 def _domains(config: Any, rows: dict[str, dict[str, Any]]) -> dict[str, str]:

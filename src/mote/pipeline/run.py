@@ -460,7 +460,10 @@ def run_pipeline(
                 "--report-only first (a finished job is cached under variants/), or check output_dir."
             )
     _name_merge_tasks(results)
-    return write_report(config, list(results.values()), out, missing=missing)
+    variants = all_variants()
+    eval_dirs = {(name, seed): job_folder(config, variants[name], seed, migrate=False) / "eval"
+                 for name, seed in results}
+    return write_report(config, list(results.values()), out, missing=missing, eval_dirs=eval_dirs)
 
 
 EVAL_HISTORY = "eval_history.json"  # every evaluation setting this output folder was run with (append-only)
