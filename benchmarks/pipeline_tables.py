@@ -1,8 +1,11 @@
 """Markdown tables from pipeline reports (``report.json`` written by ``mote pipeline``): the README's experiment
-table, and a before/after table of two reports of the same preset.
+table (in-domain and unseen means with paired bootstrap intervals against the best dense rival and the base),
+a budget table of two reports of the same variants, and a before/after table of two reports of one preset.
 
     python benchmarks/pipeline_tables.py benchmarks/results/pipeline-cpu/report.json
+    python benchmarks/pipeline_tables.py benchmarks/results/pipeline-cpu/report.json --budget 4x.json
     python benchmarks/pipeline_tables.py AFTER.json --before BEFORE.json
+    python benchmarks/pipeline_tables.py REPORT.json --types     (the per-type table of mote <= 0.2)
 """
 
 from __future__ import annotations
@@ -11,6 +14,10 @@ import argparse
 import json
 from pathlib import Path
 from typing import Any
+
+from mote.pipeline.intervals import DENSE_RIVALS, cell
+from mote.pipeline.targets import MOTE_VARIANTS
+from mote.pipeline.variants import all_variants
 
 TYPES = ("Classification", "Clustering", "PairClassification", "Reranking", "STS")
 SHORT = {"Classification": "Class.", "Clustering": "Clust.", "PairClassification": "PairCl.", "Reranking": "Rerank.",
@@ -54,14 +61,70 @@ def before_after_table(before: dict[str, dict[str, Any]], after: dict[str, dict[
     return "\n".join(lines) + "\n"
 
 
+def experiment_table(report: dict[str, Any]) -> str:
+    """Per variant: instruction set, seeds, in-domain and unseen means, each with its paired bootstrap interval
+    against that mean's best dense rival; unseen against the base (forgetting shows as a negative)."""
+    means, cis = report["split_means"], report.get("intervals") or {}
+    variants = cis.get("variants", {})
+    rivals = cis.get("rivals", {})
+    lines = [f"| variant | instructions | seeds | in-domain | Δ best dense ({rivals.get('in-domain', '–')}) | unseen | "
+             f"Δ best dense ({rivals.get('unseen', '–')}) | Δ base (unseen) |",
+             "|---|---|---:|---:|---|---:|---|---|"]
+    for name, row in report["rows"].items():
+        m = means.get(name, {})
+        against = variants.get(name, {})
+        best = against.get("best dense", {}).get("means", {})
+        base = against.get("base", {}).get("means", {})
+        seeds = len(set(row["seeds"])) if name != "base" else 1
+        lines.append(
+            f"| {name} | {report.get('instructions', {}).get(name, '–')} | {seeds} | "
+            f"{m['in-domain']:.2f} | {cell(best.get('in-domain'))} | {m['unseen']:.2f} | {cell(best.get('unseen'))} | "
+            f"{cell(base.get('unseen'))} |" if "in-domain" in m and "unseen" in m else
+            f"| {name} | – | {seeds} | – | – | – | – | – |")
+    return "\n".join(lines) + "\n"
+
+
+def _best(means: dict[str, dict[str, float]], names: tuple[str, ...], domain: str) -> str | None:
+    present = [n for n in names if domain in means.get(n, {})]
+    return max(present, key=lambda n: means[n][domain]) if present else None
+
+
+def budget_table(reports: dict[str, dict[str, Any]]) -> str:
+    """Per budget: the best MoTE variant's and the best folded model's gap to the best dense rival, per mean.
+    (shared-small-4x grows every source but those used whole at 1x, PubMedQA and TREC-QA: the mixture shifts a
+    little with the budget, too.)"""
+    lines = ["| budget | mean | best dense | best MoTE | MoTE − dense | best folded | folded − dense |",
+             "|---|---|---|---|---:|---|---:|"]
+    folded = tuple(v.name for v in all_variants().values() if v.source in MOTE_VARIANTS)
+    for label, report in reports.items():
+        means = report["split_means"]
+        for d in ("in-domain", "unseen"):
+            bd, bm, bf = (_best(means, names, d) for names in (DENSE_RIVALS, MOTE_VARIANTS, folded))
+            if bd is None:
+                continue
+            gap = f"{means[bm][d] - means[bd][d]:+.2f}" if bm else "–"
+            fgap = f"{means[bf][d] - means[bd][d]:+.2f}" if bf else "–"
+            lines.append(f"| {label} | {d} | {bd} {means[bd][d]:.2f} | {bm or '–'} | {gap} | {bf or '–'} | {fgap} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("report", type=Path)
     ap.add_argument("--before", type=Path, help="An earlier report of the same preset: print a before/after table.")
+    ap.add_argument("--budget", type=Path, help="The same variants at another budget: print the budget table.")
+    ap.add_argument("--types", action="store_true", help="The per-type table (no in-domain / unseen split).")
     ap.add_argument("--baseline", default="joint-instr")
     args = ap.parse_args()
-    after = _rows(args.report)
-    print(before_after_table(_rows(args.before), after) if args.before else result_table(after, args.baseline))
+    if args.before:
+        print(before_after_table(_rows(args.before), _rows(args.report)))
+    elif args.budget:
+        print(budget_table({args.report.parent.name: json.loads(args.report.read_text(encoding="utf-8")),
+                            args.budget.parent.name: json.loads(args.budget.read_text(encoding="utf-8"))}))
+    elif args.types:
+        print(result_table(_rows(args.report), args.baseline))
+    else:
+        print(experiment_table(json.loads(args.report.read_text(encoding="utf-8"))))
 
 
 if __name__ == "__main__":

@@ -258,6 +258,8 @@ def test_evaluate_writes_results_and_reuses_cache(tiny_st_dir: Path, tmp_path: P
     assert set(saved["type_averages"]) == {"STS", "Classification"}
     assert (tmp_path / "run1" / "summary.md").read_text().startswith("# Evaluation")
     assert first["cache"]["hits"] == 0 and first["cache"]["encoded_texts"] > 0
+    assert sorted(p.name for p in (tmp_path / "run1" / "items").iterdir()) == [
+        "Banking77Classification.json", "STSBenchmark.json"]  # per-item records, for confidence intervals
     assert any("STSBenchmark: cosine_spearman" in line for line in lines)
 
     second = evaluate(tiny_st_dir, out=tmp_path / "run2", **kw)  # type: ignore[arg-type]
@@ -265,6 +267,23 @@ def test_evaluate_writes_results_and_reuses_cache(tiny_st_dir: Path, tmp_path: P
     assert second["cache"]["hits"] == first["cache"]["misses"]
     for t in first["tasks"]:
         assert second["tasks"][t]["score"] == pytest.approx(first["tasks"][t]["score"])
+
+
+def test_a_record_that_cannot_be_made_leaves_the_score(
+    tiny_st_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mote.evaluate import items
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise ValueError("the predictions changed shape")
+
+    monkeypatch.setattr(items, "make_record", broken)
+    root = _tiny_data_root(tmp_path / "data")
+    summary = evaluate(tiny_st_dir, "mteb-lite", tasks=["STSBenchmark"], data_root=root, out=tmp_path / "o",
+                       cache_dir=None)
+    assert summary["tasks"]["STSBenchmark"]["score"] == summary["tasks"]["STSBenchmark"]["score"]  # not NaN
+    assert summary["items"]["without"] == {"STSBenchmark": "ValueError: the predictions changed shape"}
+    assert not (tmp_path / "o" / "items").exists()
 
 
 def test_evaluate_data_root_errors(tiny_st_dir: Path, tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ import pytest
 
 from mote.data.leakage import eval_domains
 from mote.data.recipe import Recipe
-from mote.pipeline.report import best_dense_rival, domain_table, split_means
+from mote.pipeline.intervals import best_dense
+from mote.pipeline.report import domain_table, rivals_of, split_means, variant_means
 
 
 def _recipe(datasets: dict[str, dict[str, object]], **flags: object) -> Recipe:
@@ -64,9 +65,13 @@ def test_split_means_average_over_task_types_within_each_domain() -> None:
     assert got["base"]["unseen"] == pytest.approx((84 + 68 + 50) / 3)
 
 
-def test_best_dense_rival_is_the_best_dense_variant_present() -> None:
-    assert best_dense_rival(ROWS) == "joint-noinstr"  # 73.0 beats joint-instr's 72.0; mote is not dense
-    assert best_dense_rival({"mote": ROWS["mote"]}) is None
+def test_best_dense_rival_is_the_best_dense_variant_of_each_mean() -> None:
+    means = variant_means(ROWS, DOMAINS)
+    assert best_dense(means, "all tasks") == "joint-noinstr"  # 73.0 beats joint-instr's 72.0; mote is not dense
+    assert best_dense({"mote": means["mote"]}, "all tasks") is None
+    # per mean: joint-instr is the better dense variant in-domain here, joint-noinstr on unseen tasks
+    means["joint-instr"]["in-domain"] = 80.5
+    assert rivals_of(means) == {"all tasks": "joint-noinstr", "in-domain": "joint-instr", "unseen": "joint-noinstr"}
 
 
 def test_domain_table_reports_both_means_and_deltas_against_base_and_best_dense() -> None:
@@ -74,8 +79,10 @@ def test_domain_table_reports_both_means_and_deltas_against_base_and_best_dense(
     mote = next(line for line in table.splitlines() if line.startswith("| mote |"))
     # in-domain 81.50, vs base (75.00) +6.50, vs joint-noinstr (80.00) +1.50; unseen 69.33, vs base 67.33 +2.00,
     # vs joint-noinstr (68.33) +1.00
-    assert mote == "| mote | 81.50 | +6.50 | +1.50 | 69.33 | +2.00 | +1.00 |"
-    assert "2 in-domain tasks" in table and "3 unseen tasks" in table and "best dense rival: joint-noinstr" in table
+    assert mote == "| mote | – | 81.50 | +6.50 | +1.50 | 69.33 | +2.00 | +1.00 |"
+    assert "2 in-domain tasks" in table and "3 unseen tasks" in table
+    assert "best dense rival per mean (the dense trained variant scoring highest there): in-domain joint-noinstr, " \
+           "unseen joint-noinstr" in table
 
 
 def test_tasks_left_out_of_training_do_not_make_their_sources_in_domain() -> None:
@@ -90,4 +97,4 @@ def test_a_variant_missing_a_task_gets_no_mean_for_that_domain() -> None:
                                                                      if k != "WikiQADev"}}}
     got = split_means(rows, DOMAINS)
     assert "unseen" not in got["mote"] and got["mote"]["in-domain"] == pytest.approx(81.5)
-    assert "| mote | 81.50 | +6.50 | – | – | – | – |" in domain_table(rows, DOMAINS)
+    assert "| mote | – | 81.50 | +6.50 | – | – | – | – |" in domain_table(rows, DOMAINS)

@@ -212,3 +212,13 @@ def test_instruction_set_errors(tiny_st_dir: Path) -> None:
         upcycle(str(tiny_st_dir), ["query"], instructions={"sts": "x: "})
     with pytest.raises(ValueError, match="not both"):
         upcycle(str(tiny_st_dir), TaskSet(), instructions="mote")
+
+
+def test_boolean_instructions_mean_the_mote_set_or_none() -> None:
+    from mote.tasks import resolve_instructions
+
+    names = ["query", "clustering"]
+    assert resolve_instructions(True, names)[0] == {"query": "search_query: ", "clustering": "clustering: "}
+    assert resolve_instructions(False, names) == ({"query": "", "clustering": ""}, "none")
+    assert resolve_instructions("auto", names, {"query": "", "document": "d: "}) == (
+        {"query": "", "clustering": ""}, "auto: none (the base declares no prompts)")  # empty prompts declare none

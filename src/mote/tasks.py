@@ -99,7 +99,8 @@ def resolve_instructions(
 
     ``choice``: ``"auto"`` (the base's own prompts, from its sentence-transformers config, mapped to our task
     names; none when it declares none), ``"none"``, a named set (:data:`INSTRUCTION_SETS`), or a mapping
-    task -> prefix (custom). ``True``/``False`` mean ``"mote"``/``"none"`` (the settings of mote <= 0.2).
+    task -> prefix (custom). ``True``/``False`` mean ``"mote"``/``"none"`` (the boolean setting of earlier
+    versions, where ``True`` was the default).
     ``base_prompts``: the base model's ``prompts`` (``SentenceTransformer.prompts``), read by ``auto`` only.
     """
     if isinstance(choice, bool):

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from mote.evaluate.items import n_units, score, scores_on, unit_ids
+from mote.evaluate.summary import mean_over_types
 
 Record = Mapping[str, Any]
 Side = Sequence[Mapping[str, Record]]  # one {task: record} per seed
@@ -108,22 +109,14 @@ class Bootstrap:
     def mean_interval(self, a: tuple[str, Side], b: tuple[str, Side], types: Mapping[str, str],
                       level: float = 0.95) -> Interval:
         """Difference of the mean over task types of ``types`` (task -> type), resampling every task."""
-        full = _type_mean({t: fmean(_full(s, t) for s in a[1]) - fmean(_full(s, t) for s in b[1]) for t in types},
-                          types)
-        diff = _type_mean({t: self.replicates(*a, t) - self.replicates(*b, t) for t in types}, types)
+        full = mean_over_types(
+            {t: fmean(_full(s, t) for s in a[1]) - fmean(_full(s, t) for s in b[1]) for t in types}, types)
+        diff = mean_over_types({t: self.replicates(*a, t) - self.replicates(*b, t) for t in types}, types)
         return _interval(full, diff, level)
 
 
 def _full(seed_records: Mapping[str, Record], task: str) -> float:
     return score(seed_records[task])
-
-
-def _type_mean(per_task: Mapping[str, Any], types: Mapping[str, str]) -> Any:
-    by_type: dict[str, list[Any]] = {}
-    for task, value in per_task.items():
-        by_type.setdefault(types[task], []).append(value)
-    type_means = [sum(v) / len(v) for v in by_type.values()]
-    return sum(type_means) / len(type_means)
 
 
 def _interval(full: float, diff: np.ndarray, level: float) -> Interval:

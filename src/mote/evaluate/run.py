@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
 import time
@@ -30,6 +31,7 @@ from mote.runtime import precision_from_bf16
 from mote.tasks import TaskSet
 
 DATA_ROOT_ENV = "MOTE_DATA_ROOT"
+log = logging.getLogger(__name__)
 
 
 def resolve_data_root(data_root: str | os.PathLike[str] | None, needed: Sequence[TaskDef]) -> Path:
@@ -63,20 +65,23 @@ def _quiet_datasets() -> Iterator[None]:
 
 
 def run_task(
-    encoder: MoteEncoder, defn: TaskDef, data_root: Path, seed: int = 42
+    encoder: MoteEncoder, defn: TaskDef, data_root: Path, seed: int = 42, records: bool = True
 ) -> tuple[TaskScore, TaskResult, dict[str, Any] | str]:
     """Evaluate one task with MTEB's own evaluator; return its score row, MTEB's result object and the task's
-    per-item record (:mod:`mote.evaluate.items`; a string saying why when the task has none)."""
+    per-item record (:mod:`mote.evaluate.items`; a string saying why when the task has none, or when
+    ``records`` is False)."""
     task = make_task(defn, data_root, seed=seed)
+    task.load_data()
+    data = task.dataset  # MTEB unloads the task after scoring it; the record reads the gold labels from here
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mote-predictions-") as folder, _quiet_datasets():
-        result = _mteb_evaluate(encoder, task, Path(folder))
+        result = _mteb_evaluate(encoder, task, Path(folder) if records else None)
         seconds = time.perf_counter() - start
         if result.exceptions or not result.task_results:
             raise RuntimeError(f"MTEB failed on {defn.name}: {result.exceptions}")
         task_result = result.task_results[0]
         scores = task_result.scores[defn.split][0]
-        record = _record(task, defn, Path(folder), scores)
+        record = _record(task, data, defn, Path(folder), scores) if records else "not asked for"
     row = TaskScore(
         task=defn.name,
         type=defn.type,
@@ -90,16 +95,20 @@ def run_task(
     return row, task_result, record
 
 
-def _record(task: AbsTask, defn: TaskDef, folder: Path, scores: Mapping[str, Any]) -> dict[str, Any] | str:
-    """The per-item record made from MTEB's saved predictions, or why there is none."""
+def _record(task: AbsTask, data: Any, defn: TaskDef, folder: Path, scores: Mapping[str, Any]) -> dict[str, Any] | str:
+    """The per-item record made from MTEB's saved predictions, or why there is none. A record that cannot be
+    made never fails the evaluation: the task's score stands, it only gets no confidence interval."""
     path = folder / f"{task.metadata.name}_predictions.json"
+    task.dataset, task.data_loaded = data, True
     try:
         predictions = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-        if not task.data_loaded:
-            task.load_data()
         return items.make_record(task, defn.split, predictions, scores)
     except items.UnsupportedTask as e:
         return str(e)
+    except (ValueError, KeyError, TypeError, IndexError) as e:  # an MTEB version whose predictions differ
+        log.warning("%s: no per-item record (%s: %s); its score stands, without an interval", defn.name,
+                    type(e).__name__, e)
+        return f"{type(e).__name__}: {e}"
 
 
 def _mteb_evaluate(encoder: MoteEncoder, task: AbsTask, prediction_folder: Path | None = None) -> ModelResult:
@@ -159,9 +168,9 @@ def evaluate(
     without_items: dict[str, str] = {}  # task -> why it has no per-item record (no intervals for it)
     for i, defn in enumerate(chosen, 1):
         say(f"[{i}/{len(chosen)}] {defn.name} ({defn.type}, {defn.split}) ...")
-        row, result, record = run_task(encoder, defn, root, seed=seed)
+        row, result, record = run_task(encoder, defn, root, seed=seed, records=out_dir is not None)
         rows.append(row)
-        if isinstance(record, str):
+        if isinstance(record, str) and out_dir is not None:
             without_items[defn.name] = record
         if out_dir is not None:
             (out_dir / "tasks").mkdir(parents=True, exist_ok=True)
@@ -191,7 +200,7 @@ def evaluate(
             "encoded_texts": encoder.encoded_texts,
         },
         machine=machine_info(),
-        items={"format": items.FORMAT, "folder": "items", "without": without_items},
+        items={"format": items.FORMAT, "folder": "items", "without": without_items} if out_dir is not None else None,
     )
     summary["timing"]["total_seconds"] = time.perf_counter() - wall
     if out_dir is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from statistics import fmean
 from typing import Any
@@ -34,6 +34,16 @@ def type_averages(rows: Sequence[TaskScore]) -> dict[str, float]:
     for r in rows:
         by_type.setdefault(r.type, []).append(r.score)
     return {t: fmean(v) for t, v in by_type.items()}
+
+
+def mean_over_types(per_task: Mapping[str, Any], types: Mapping[str, str]) -> Any:
+    """Mean over task types of the per-type mean of ``per_task`` (task -> a number, or an array of numbers:
+    resamples): each type counts once, as MTEB's leaderboard averages. ``types``: task -> type."""
+    by_type: dict[str, list[Any]] = {}
+    for task, value in per_task.items():
+        by_type.setdefault(types[task], []).append(value)
+    type_means = [sum(v) / len(v) for v in by_type.values()]
+    return sum(type_means) / len(type_means)
 
 
 def summarize(rows: Sequence[TaskScore], **info: Any) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from typing import Any
 
 from mote.model.io import atomic_write_text
 from mote.pipeline import intervals, targets
-from mote.pipeline.intervals import DENSE_RIVALS
 
 
 def _mean_sd(values: Sequence[float]) -> tuple[float, float | None]:
@@ -106,26 +105,30 @@ def to_markdown(rows: dict[str, dict[str, Any]], baseline: str, title: str) -> s
     return "\n".join(lines)
 
 
-def best_dense_rival(rows: dict[str, dict[str, Any]]) -> str | None:
-    """The dense trained variant with the highest mean over task types (the rival a user would pick)."""
-    present = [n for n in DENSE_RIVALS if n in rows]
-    return max(present, key=lambda n: rows[n]["mean_over_types"][0]) if present else None
+def variant_means(rows: dict[str, dict[str, Any]], domains: dict[str, str]) -> dict[str, dict[str, float]]:
+    """Per variant: the mean over task types on all tasks, and on the in-domain and on the unseen tasks."""
+    split = split_means(rows, domains)
+    return {name: {intervals.ALL: r["mean_over_types"][0], **split[name]} for name, r in rows.items()}
+
+
+def rivals_of(means: dict[str, dict[str, float]]) -> dict[str, str]:
+    """The best dense rival of each mean (:func:`mote.pipeline.intervals.best_dense`)."""
+    return {d: r for d in intervals.DOMAINS if (r := intervals.best_dense(means, d)) is not None}
 
 
 def split_means(rows: dict[str, dict[str, Any]], domains: dict[str, str]) -> dict[str, dict[str, float]]:
     """Per variant and domain (in-domain / unseen): the mean over task types of the per-type mean over tasks."""
     from mote.evaluate.suites import TASKS
+    from mote.evaluate.summary import mean_over_types
 
     out: dict[str, dict[str, float]] = {}
     for name, r in rows.items():
-        by: dict[str, dict[str, list[float]]] = {}
-        for task, domain in domains.items():
-            if task in r["tasks"]:
-                by.setdefault(domain, {}).setdefault(TASKS[task].type, []).append(r["tasks"][task])
-        complete = {d for d in by if all(t in r["tasks"] for t, x in domains.items() if x == d)}
-        # a variant lacking a task of a domain gets no mean there: means over different task sets don't compare
-        out[name] = {d: statistics.fmean(statistics.fmean(v) for v in types.values())
-                     for d, types in by.items() if d in complete}
+        out[name] = {}
+        for d in sorted(set(domains.values())):
+            tasks = [t for t, x in domains.items() if x == d]
+            # a variant lacking a task of a domain gets no mean there: means over different task sets don't compare
+            if all(t in r["tasks"] for t in tasks):
+                out[name][d] = mean_over_types({t: r["tasks"][t] for t in tasks}, {t: TASKS[t].type for t in tasks})
     return out
 
 
@@ -134,16 +137,17 @@ def domain_table(rows: dict[str, dict[str, Any]], domains: dict[str, str],
     """Mean over task types on in-domain and on unseen tasks, with deltas against the base and the best dense
     rival: gain without forgetting shows as a positive unseen delta. ``instructions``: variant -> the
     instruction set it was trained with."""
-    means = split_means(rows, domains)
-    rival = best_dense_rival(rows)
+    means = variant_means(rows, domains)
+    rivals = rivals_of(means)
     n = {d: sorted(t for t, x in domains.items() if x == d) for d in ("in-domain", "unseen")}
+    named = ", ".join(f"{d} {rivals[d]}" for d in ("in-domain", "unseen") if d in rivals) or "none in this run"
     lines = [
         "## In-domain and unseen tasks",
         "",
         f"{len(n['in-domain'])} in-domain tasks (a split of their source, or a corpus built from it, was trained "
         f"on): {', '.join(n['in-domain']) or 'none'}. {len(n['unseen'])} unseen tasks: "
-        f"{', '.join(n['unseen']) or 'none'}. Means over task types (mean over seeds); best dense rival: "
-        f"{rival or 'none in this run'}.",
+        f"{', '.join(n['unseen']) or 'none'}. Means over task types (mean over seeds); best dense rival per mean "
+        f"(the dense trained variant scoring highest there): {named}.",
         "",
         "| variant | instructions | in-domain | Δ base | Δ best dense | unseen | Δ base | Δ best dense |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -154,7 +158,7 @@ def domain_table(rows: dict[str, dict[str, Any]], domains: dict[str, str],
         if own is None:
             return ["–", "–", "–"]
         base = means.get("base", {}).get(d)
-        best = means.get(rival, {}).get(d) if rival else None
+        best = means[rivals[d]].get(d) if d in rivals else None
         return [f"{own:.2f}", f"{own - base:+.2f}" if base is not None else "–",
                 f"{own - best:+.2f}" if best is not None else "–"]
 
@@ -193,7 +197,8 @@ def setup_lines(config: Any, results: Sequence[dict[str, Any]]) -> list[str]:
         f"- Evaluation: suite `{config.eval.suite}`" + (f", tasks {config.eval.tasks}" if config.eval.tasks else "")
         + f", precision {_prec(results, 'eval_precision', config.eval.precision)}.",
         f"- Merges: probe {config.merge.probe_size} training examples (seed {config.merge.probe_seed}); "
-        f"parameters {json.dumps({v: config.merge_parameters(v) for v in _methods(results)})}.",
+        f"parameters {json.dumps({v: config.merge_parameters(v) for v in _methods(results)})}"
+        + "".join(f"; `{name}` adds {json.dumps(own)}" for name, own in _own_parameters(results).items()) + ".",
         f"- Machine: {m['cpu_count']} CPUs ({m.get('cpu', m['processor'])}; CPU kind {m.get('cpu_kind', '?')}), "
         f"{m['platform']}; Python {m['python']}, "
         f"torch {m['torch']}, transformers {m['transformers']}, sentence-transformers "
@@ -201,6 +206,14 @@ def setup_lines(config: Any, results: Sequence[dict[str, Any]]) -> list[str]:
         "",
     ]
     return lines
+
+
+def _own_parameters(results: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    from mote.pipeline.variants import all_variants
+
+    known = all_variants()
+    return {n: known[n].parameters for n in dict.fromkeys(r["variant"] for r in results)
+            if n in known and known[n].parameters}
 
 
 def _methods(results: Sequence[dict[str, Any]]) -> list[str]:
@@ -272,9 +285,11 @@ def write_report(
     domains = _domains(config, rows)
     if domains:
         md += "\n" + domain_table(rows, domains, instruction_sets(config, rows))
-    cis = _intervals(rows, domains, config.baseline, eval_dirs or {}, n_resamples)
-    md += "\n" + intervals.markdown(cis, config.baseline)
-    checked = targets.check_targets(split_means(rows, domains), _sources(rows), cis)
+    means = variant_means(rows, domains)
+    rivals = rivals_of(means)
+    cis, left_out = _intervals(rows, domains, config.baseline, rivals, eval_dirs or {}, n_resamples)
+    md += "\n" + intervals.markdown(cis, config.baseline, left_out)
+    checked = targets.check_targets(means, _sources(rows), rivals, cis)
     md += "\n" + targets.markdown(checked)
     md += "\n" + "\n".join(setup_lines(config, results))
     md += "\n## Per task\n\n" + task_table(rows) + "\n"
@@ -282,8 +297,9 @@ def write_report(
     plot(rows, out / "report.png")
     md += "\n![overall average per variant](report.png)\n"
     atomic_write_text(out / "REPORT.md", md)
-    extra = {"domains": domains, "split_means": split_means(rows, domains), "best_dense_rival": best_dense_rival(rows),
-             "intervals": cis, "targets": checked, "instructions": instruction_sets(config, rows)}
+    extra = {"domains": domains, "split_means": split_means(rows, domains), "means": means, "rivals": rivals,
+             "best_dense_rival": rivals.get(intervals.ALL), "intervals": cis, "intervals_left_out": left_out,
+             "targets": checked, "instructions": instruction_sets(config, rows)}
     atomic_write_text(out / "report.json", json.dumps({"rows": rows, **extra, "runs": list(results)}, indent=2) + "\n")
     return out / "REPORT.md"
 
@@ -310,7 +326,10 @@ def instruction_sets(config: Any, rows: Mapping[str, Any]) -> dict[str, str]:
             out[name] = "–"
             continue
         choice = v.train.get("model", {}).get("instructions", "auto")
-        out[name] = resolve_instructions(choice, names, prompts)[1]
+        try:
+            out[name] = resolve_instructions(choice, names, prompts)[1]
+        except ValueError as e:  # a custom set naming a task outside this run's task set: say so, keep the report
+            out[name] = f"? ({e})"
     return out
 
 
@@ -321,13 +340,14 @@ def _sources(rows: Mapping[str, Any]) -> dict[str, str | None]:
     return {name: known[name].source for name in rows if name in known}
 
 
-def _intervals(rows: dict[str, dict[str, Any]], domains: dict[str, str], baseline: str,
-               eval_dirs: Mapping[tuple[str, int], Path], n: int) -> dict[str, Any]:
+def _intervals(rows: dict[str, dict[str, Any]], domains: dict[str, str], baseline: str, rivals: dict[str, str],
+               eval_dirs: Mapping[tuple[str, int], Path], n: int) -> tuple[dict[str, Any], dict[str, str]]:
     from mote.evaluate.suites import TASKS
 
     tasks = list(dict.fromkeys(t for r in rows.values() for t in r["tasks"]))
-    sides = intervals.load_sides({k: v for k, v in eval_dirs.items() if k[0] in rows}, tasks)
-    return intervals.compare(sides, {t: TASKS[t].type for t in tasks}, domains, baseline, n=n)
+    sides, common, left_out = intervals.load_sides({k: v for k, v in eval_dirs.items() if k[0] in rows}, tasks)
+    types = {t: TASKS[t].type for t in tasks}
+    return intervals.compare(sides, common, types, domains, baseline, rivals, n=n), left_out
 
 
 def _domains(config: Any, rows: dict[str, dict[str, Any]]) -> dict[str, str]:

@@ -40,7 +40,7 @@ def _payload(config: PipelineConfig, variant: Variant, seed: int, with_eval: boo
     source = all_variants().get(variant.source or "")
     source_hash = (variant_hash if with_eval else build_hash)(config, source, seed) if source else None
     described = asdict(variant)
-    if not described["parameters"]:  # a field added in mote 0.3: absent from older hashes, so their models stay valid
+    if not described["parameters"]:  # a later field: absent from older hashes, so their cached models stay valid
         del described["parameters"]
     payload = {
         "variant": described,
@@ -87,7 +87,7 @@ def eval_hash(config: PipelineConfig) -> str:
 
 def variant_hash(config: PipelineConfig, variant: Variant, seed: int) -> str:
     """Hash of everything that determines the variant's result, evaluation included: the job folder name of
-    mote <= 0.2's pipelines (read to reuse their models, see :func:`job_folder`)."""
+    the first pipelines (read to reuse their models, see :func:`job_folder`)."""
     return _digest(_payload(config, variant, seed, with_eval=True))
 
 
@@ -436,6 +436,7 @@ def run_pipeline(
         atomic_write_text(out / "pipeline_config.yaml", yaml.safe_dump(config.model_dump(mode="json"),
                                                                        sort_keys=False))
     results: dict[tuple[str, int], dict[str, Any]] = {}
+    eval_dirs: dict[tuple[str, int], Path] = {}  # where each result's evaluation (and per-item records) lies
     missing: list[str] = []
     for i, (variant, seed) in enumerate(jobs, 1):
         if report_only:
@@ -447,11 +448,13 @@ def run_pipeline(
             if result is not None and (not variant.evaluated or result.get("eval_hash", eval_hash(config)) ==
                                        eval_hash(config)):
                 results[(variant.name, seed)] = result
+                eval_dirs[(variant.name, seed)] = done.parent / "eval"
             else:
                 missing.append(f"{variant.name} (seed {seed})")
             continue
         say(f"[{i}/{len(jobs)}] {variant.name} seed {seed}")
         results[(variant.name, seed)] = run_variant(config, variant, seed, results, say, previous_evals)
+        eval_dirs[(variant.name, seed)] = job_folder(config, variant, seed, migrate=False) / "eval"
     if report_only:
         say(f"report only: {len(results)} of {len(jobs)} jobs finished; missing: {', '.join(missing) or 'none'}")
         if not results:
@@ -460,9 +463,6 @@ def run_pipeline(
                 "--report-only first (a finished job is cached under variants/), or check output_dir."
             )
     _name_merge_tasks(results)
-    variants = all_variants()
-    eval_dirs = {(name, seed): job_folder(config, variants[name], seed, migrate=False) / "eval"
-                 for name, seed in results}
     return write_report(config, list(results.values()), out, missing=missing, eval_dirs=eval_dirs)
 
 

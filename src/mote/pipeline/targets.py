@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mote.pipeline.intervals import DENSE_RIVALS
+from mote.pipeline.intervals import best_dense
 
 MOTE_VARIANTS = ("mote", "mote-noinstr", "mote-all", "mote-frozen", "mote-static")
 SP_VARIANTS = ("separate-sp", "separate-sp-layer", "mote-sp", "mote-sp-layer")
@@ -24,13 +24,18 @@ DOMAINS = ("in-domain", "unseen")
 
 
 def check_targets(means: Mapping[str, Mapping[str, float]], sources: Mapping[str, str | None],
-                  cis: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+                  rivals: Mapping[str, str] | None = None, cis: Mapping[str, Any] | None = None
+                  ) -> list[dict[str, Any]]:
     """One row per (target, variant): the measured value, the threshold and whether it is met.
 
     ``means``: variant -> domain -> mean over task types; ``sources``: variant -> the variant it was derived
-    from (folded models); ``cis``: :func:`mote.pipeline.intervals.compare`'s result, for the intervals."""
+    from (folded models); ``rivals``: domain -> the best dense rival (default:
+    :func:`mote.pipeline.intervals.best_dense` of ``means``); ``cis``:
+    :func:`mote.pipeline.intervals.compare`'s result, for the intervals."""
     rows: list[dict[str, Any]] = []
-    rival = {d: r for d in DOMAINS if (r := _best_dense(means, d)) is not None}
+    if rivals is None:
+        rivals = {d: r for d in DOMAINS if (r := best_dense(means, d)) is not None}
+    rival = {d: rivals[d] for d in DOMAINS if d in rivals}
 
     def interval(variant: str, domain: str) -> dict[str, Any] | None:
         v = (cis or {}).get("variants", {}).get(variant, {}).get("best dense", {}).get("means", {}).get(domain)
@@ -70,11 +75,6 @@ def check_targets(means: Mapping[str, Mapping[str, float]], sources: Mapping[str
                 rows.append({"target": "not below the base (unseen)", "variant": v, "against": "base", "value": gap,
                              "threshold": 0.0, "met": gap >= 0.0, "interval": _base_interval(cis, v)})
     return rows
-
-
-def _best_dense(means: Mapping[str, Mapping[str, float]], domain: str) -> str | None:
-    present = [v for v in DENSE_RIVALS if domain in means.get(v, {})]
-    return max(present, key=lambda v: means[v][domain]) if present else None
 
 
 def _base_interval(cis: Mapping[str, Any] | None, variant: str) -> dict[str, Any] | None:

@@ -58,7 +58,7 @@ class ModelSection(_Strict):
     instructions: bool | str | dict[str, str] = Field(
         "auto",
         description="Instruction set: auto (the base's declared prompts; none when it declares none), none, a "
-        "named set (mote, e5), or a mapping task -> prefix. true/false: mote/none (mote <= 0.2).",
+        "named set (mote, e5), or a mapping task -> prefix. true/false: mote/none (the earlier boolean).",
     )
     layers: str | list[int] = Field("every-other", description="Blocks to up-cycle (mode mote).")
     tasks: list[str] = Field(default_factory=lambda: TaskSet().names, description="Task set (route keys).")
