@@ -101,10 +101,10 @@ def upcycle(
     try:
         overrides = dict(_parse_kv(i) for i in instruction or [])
         prompts = declared_prompts(resolve_model(base)) if instructions == AUTO else None
-        task_set = TaskSet.from_names(_split(tasks), overrides, default_task, instruction_set=instructions,
-                                      base_prompts=prompts)
+        names = _split(tasks) or TaskSet().names
+        prefixes, account = resolve_instructions(instructions, names, prompts)
+        task_set = TaskSet.from_names(names, {**prefixes, **overrides}, default_task)
         model = do_upcycle(base, task_set, layers=layers, out=out, overwrite=overwrite)
-        account = resolve_instructions(instructions, task_set.names, prompts)[1]
     except USER_ERRORS as e:
         _fail(e)
     typer.echo(f"Up-cycled {base} -> {out} (instructions: {account}{'; overrides' if instruction else ''})")

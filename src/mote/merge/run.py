@@ -44,7 +44,7 @@ from mote.merge.self_positioning import SelfPositioningOptions, self_position
 from mote.merge.stats import diagonal_fisher, gram_matrices
 from mote.merge.task_vector import StateDict, check_compatible, is_mergeable
 from mote.model.io import WEIGHTS, atomic_dir, check_writable, read_json
-from mote.model.resolve import resolve_model
+from mote.model.resolve import declared_prompts, resolve_model
 from mote.model.sentence import load
 from mote.model.weights import INDEX, LazyStateDict, save_state, weights_dir
 from mote.runtime import setup
@@ -192,22 +192,13 @@ def _run_mote(cfg: MergeConfig, start: float) -> Path:
     return Path(cfg.out)
 
 
-def saved_prompts(folder: str | Path) -> dict[str, str]:
-    """The ``prompts`` of a sentence-transformers folder (empty when it has none)."""
-    path = Path(folder) / "config_sentence_transformers.json"
-    if not path.is_file():
-        return {}
-    prompts = json.loads(path.read_text(encoding="utf-8")).get("prompts") or {}
-    return {str(k): str(v) for k, v in prompts.items()}
-
-
 def merged_prompts(base_dir: str | Path, model_dirs: Sequence[str | Path]) -> dict[str, str]:
     """The prompts the merged model carries: the fine-tunes' when they all saved the same ones (they were
     trained with those instructions), else the base's."""
-    found = [saved_prompts(m) for m in model_dirs]
+    found = [declared_prompts(m) for m in model_dirs]
     if found and found[0] and all(p == found[0] for p in found):
         return found[0]
-    return saved_prompts(base_dir)
+    return declared_prompts(base_dir)
 
 
 def _set_prompts(folder: Path, prompts: Mapping[str, str]) -> None:
