@@ -19,9 +19,9 @@ from mote.pipeline.intervals import DENSE_RIVALS, cell
 from mote.pipeline.targets import MOTE_VARIANTS
 from mote.pipeline.variants import all_variants
 
-TYPES = ("Classification", "Clustering", "PairClassification", "Reranking", "STS")
+TYPES = ("Classification", "Clustering", "PairClassification", "Reranking", "Retrieval", "STS")
 SHORT = {"Classification": "Class.", "Clustering": "Clust.", "PairClassification": "PairCl.", "Reranking": "Rerank.",
-         "STS": "STS"}
+         "Retrieval": "Retr.", "STS": "STS"}
 LABELS = {"mote-ea": "mote-ea (Expert Averaging)", "mote-sp": "mote-sp (Self Positioning over experts)",
           "separate-sp": "separate-sp (Self Positioning)"}
 
