@@ -41,20 +41,14 @@ def check_targets(means: Mapping[str, Mapping[str, float]], sources: Mapping[str
         v = (cis or {}).get("variants", {}).get(variant, {}).get("best dense", {}).get("means", {}).get(domain)
         return dict(v) if v and v.get("against") == rival.get(domain) else None
 
-    for v in MOTE_VARIANTS:
-        for d in DOMAINS:
-            if v in means and d in means[v] and d in rival:
-                gap = means[v][d] - means[rival[d]][d]
-                rows.append({"target": f"MoTE >= best dense + {MARGIN:.1f} ({d})", "variant": v,
-                             "against": rival[d], "value": gap, "threshold": MARGIN, "met": gap >= MARGIN,
-                             "interval": interval(v, d)})
-    for v in SP_VARIANTS:
-        for d in DOMAINS:
-            if v in means and d in means[v] and d in rival:
-                gap = means[v][d] - means[rival[d]][d]
-                rows.append({"target": f"Self Positioning >= joint + {MARGIN:.1f} ({d})", "variant": v,
-                             "against": rival[d], "value": gap, "threshold": MARGIN, "met": gap >= MARGIN,
-                             "interval": interval(v, d)})
+    for label, variants in (("MoTE >= best dense", MOTE_VARIANTS), ("Self Positioning >= joint", SP_VARIANTS)):
+        for v in variants:
+            for d in DOMAINS:
+                if v in means and d in means[v] and d in rival:
+                    gap = means[v][d] - means[rival[d]][d]
+                    rows.append({"target": f"{label} + {MARGIN:.1f} ({d})", "variant": v, "against": rival[d],
+                                 "value": gap, "threshold": MARGIN, "met": gap >= MARGIN,
+                                 "interval": interval(v, d)})
     for v, src in sources.items():
         if src not in MOTE_VARIANTS or v not in means or src not in means:
             continue
