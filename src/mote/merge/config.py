@@ -12,6 +12,10 @@
 
 Everything is checked at load time: unknown keys, an unknown method (did-you-mean), parameters against
 the method's signature and ranges, the model count, a missing probe.
+
+A mergekit-style YAML (``merge_method``, ``base_model``, ``models: [{model, parameters}]``, ...) is translated
+by :mod:`mote.merge.mergekit_config` into this config first, then validated the same way; what mote cannot
+honour is refused in one error listing every such key.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from mote._errors import unknown_name, validation_message
 from mote._yaml import read_yaml_mapping
+from mote.merge.mergekit_config import from_mergekit, is_mergekit_config
 from mote.merge.probe import ProbeTaskSettings
 from mote.merge.registry import available_methods, get_method
 from mote.merge.self_positioning import SelfPositioningOptions
@@ -129,10 +134,15 @@ def load_merge_config(path: str | Path, overrides: list[str] | None = None) -> M
     """Read and validate a merge YAML; ``overrides`` are ``key.sub=value`` strings (values parsed as YAML).
 
     Relative input paths (base, models, mote_model, probe.jsonl) that exist next to the config file are
-    taken from there; ``out`` is relative to the working directory.
+    taken from there; ``out`` is relative to the working directory. A mergekit-style YAML (``merge_method``
+    ...) is translated first (:func:`mote.merge.mergekit_config.from_mergekit`; overrides use its own keys,
+    e.g. ``out=merged`` or ``parameters.density=0.5``), then validated like a native config.
     """
     path = Path(path)
     data = read_yaml_mapping(path, "Merge config", overrides, example="parameters.density=0.5")
+    mergekit = is_mergekit_config(data)
+    if mergekit:
+        data = from_mergekit(data, f"Merge config {str(path)!r}")
     for key in ("base", "mote_model"):
         if key in data:
             data[key] = _relative(path, data[key])
@@ -143,7 +153,10 @@ def load_merge_config(path: str | Path, overrides: list[str] | None = None) -> M
     try:
         return MergeConfig(**data)
     except ValidationError as e:
-        raise ValueError(f"Invalid merge config {str(path)!r}:\n{validation_message(e, MergeConfig)}") from None
+        read_as = (f" (a mergekit YAML, read as mote's method: {data.get('method')}, parameters: "
+                   f"{data.get('parameters')})" if mergekit else "")
+        message = validation_message(e, MergeConfig)
+        raise ValueError(f"Invalid merge config {str(path)!r}{read_as}:\n{message}") from None
 
 
 def _relative(config: Path, value: Any) -> Any:

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 import yaml
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from mote import __version__
 from mote._yaml import apply_overrides
@@ -113,7 +114,8 @@ def merge_models(
     spec = get_method(method)
     kwargs = spec.validate(parameters, len(models))
     with tempfile.TemporaryDirectory(prefix="mote-merge-stats-") as tmp:
-        stats = _dense_stats(spec.stats, model_dirs, probe, model_tasks, Path(tmp), device) if spec.stats else None
+        stats = (_dense_stats(spec.stats, model_dirs, probe, model_tasks, Path(tmp), device, progress)
+                 if spec.stats else None)
         merged, copied = merge_state_dicts(spec, kwargs, models, base, stats=stats, progress=progress)
     return merged, {"copied_from_base": copied}
 
@@ -154,11 +156,13 @@ def _self_position_dense(
 
 def _dense_stats(
     kind: str, model_dirs: Sequence[str | Path], probe: Sequence[ProbeExample] | None,
-    model_tasks: Sequence[str] | None, tmp: Path, device: str,
+    model_tasks: Sequence[str] | None, tmp: Path, device: str, progress: bool = False,
 ) -> list[LazyStateDict]:
     """Each model's Fisher or Gram matrices, measured on its task's probe examples, saved under ``tmp``."""
     out = []
-    for i, folder in enumerate(model_dirs):
+    # one probe pass per model: the slow part of fisher/regmean (the per-tensor merge has its own bar)
+    bar = tqdm(list(enumerate(model_dirs)), desc=f"merge:{kind} statistics", unit="model", disable=not progress)
+    for i, folder in bar:
         examples = list(probe or [])
         if model_tasks is not None:
             examples = [ex for ex in examples if ex["task"] == model_tasks[i]]
@@ -297,6 +301,7 @@ def _learned(result: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _write_report(folder: Path, cfg: MergeConfig, fields: Mapping[str, Any], start: float) -> None:
+    """``merge_report.json``, ``merge_config.yaml`` and the model card of the merged model in ``folder``."""
     report = {
         "method": cfg.method,
         "parameters": cfg.parameters,
@@ -311,3 +316,29 @@ def _write_report(folder: Path, cfg: MergeConfig, fields: Mapping[str, Any], sta
     (folder / REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (folder / "merge_config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False),
                                               encoding="utf-8")
+    _write_card(folder, cfg, report)
+
+
+def _write_card(folder: Path, cfg: MergeConfig, report: Mapping[str, Any]) -> None:
+    """The merged model's card: the method, its sources, parameters and learned coefficients."""
+    from sentence_transformers import SentenceTransformer
+
+    from mote.model.card import write_card
+    from mote.model.resolve import display_name
+    from mote.model.sentence import card_facts
+
+    model = SentenceTransformer(str(folder), device="cpu")
+    if cfg.mote_model is not None:
+        sources = [f"the task experts of the MoTE model {cfg.mote_model}"]
+        base = cfg.base
+    else:
+        sources = [f"base: {display_name(cfg.base)}", *[f"fine-tune: {m}" for m in cfg.models or []]]
+        base = display_name(cfg.base)
+    learned = report.get("learned") or {}
+    facts = card_facts(
+        model, kind="merged", method=f"model merging, method `{cfg.method}`", sources=sources,
+        parameters=dict(cfg.parameters) or None,
+        coefficients={k: learned[k] for k in ("weights", "lambda") if learned.get(k) is not None} or None,
+        base_model=base, tags=["merge", f"merge-{cfg.method}"],
+    )
+    write_card(model, folder, facts, f"{cfg.method} merge ({len(cfg.models or []) or 'experts'}) of {base}")

@@ -7,7 +7,7 @@ Saved with ``save_pretrained`` (safetensors) it is loaded by ``AutoModel`` and b
 own ``Transformer`` module once ``mote`` is imported; no ``trust_remote_code`` is involved.
 
 Importing this module also makes ``SentenceTransformer.encode(texts, task=...)`` on a MoTE model pair the
-task's expert with the task's instruction (see :func:`_install_encode_hook`); other models are untouched.
+task's expert with the task's instruction (see :func:`install_encode_hook`); other models are untouched.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def task_instruction(st: Any, task: str) -> str:
     return value if isinstance(value, str) else moe.tasks.instruction(task)
 
 
-def _install_encode_hook() -> None:
+def install_encode_hook() -> None:
     """Wrap ``SentenceTransformer.encode`` (once) so that on a MoTE model the task brings its instruction.
 
     sentence-transformers applies a prompt only when given ``prompt``/``prompt_name`` (or, in
@@ -257,14 +257,25 @@ def _encode_with_instruction(original: Callable[..., Any], st: Any, moe: MoteMod
     return out
 
 
-def register() -> None:
-    """Register ``model_type="mote"`` with transformers' Auto classes and hook ``SentenceTransformer.encode``
-    (idempotent)."""
+def register_auto_classes() -> None:
+    """Register ``model_type="mote"`` with transformers' AutoConfig and AutoModel (idempotent)."""
     with contextlib.suppress(ValueError):  # already registered
         AutoConfig.register("mote", MoteConfig)
     with contextlib.suppress(ValueError):
         AutoModel.register(MoteConfig, MoteModel)
-    _install_encode_hook()
 
 
-register()
+def register() -> None:
+    """Register with the Auto classes and hook ``SentenceTransformer.encode`` (idempotent)."""
+    register_auto_classes()
+    install_encode_hook()
+
+
+# Importing this module registers: the Auto classes now, the encode hook as soon as sentence-transformers is
+# imported (see mote._autoload; importing it here, while it may be half-initialised, would fail).
+from mote import _autoload  # noqa: E402
+
+register_auto_classes()
+if _autoload.ready("sentence_transformers"):
+    install_encode_hook()
+_autoload.install()

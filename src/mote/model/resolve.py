@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -36,6 +37,18 @@ def packaged_model_dir(ref: str) -> Path | None:
         if (cand / "modules.json").is_file() or (cand / "config.json").is_file():
             return cand
     return None
+
+
+def display_name(ref: str | None) -> str | None:
+    """``ref`` as a user knows it: the hub id of a packaged model's folder, else ``ref`` itself."""
+    if not ref:
+        return ref
+    with contextlib.suppress(OSError):
+        for hub_id in PACKAGED_MODELS:
+            folder = packaged_model_dir(hub_id)
+            if folder is not None and Path(ref).resolve() == folder.resolve():
+                return hub_id
+    return ref
 
 
 def _alias(ref: str) -> str:

@@ -26,9 +26,10 @@ from sentence_transformers import SentenceTransformer
 from mote import __version__
 from mote._errors import unknown_name
 from mote.model.architectures import get_arch
-from mote.model.hf import MoteConfig, MoteModel
+from mote.model.card import add_mote_section, use_card
+from mote.model.hf import MoteConfig, MoteModel, task_instruction
 from mote.model.io import WEIGHTS, ModelFolderError, atomic_dir, check_finite, inspect_folder
-from mote.model.resolve import resolve_model
+from mote.model.resolve import display_name, resolve_model
 from mote.model.routing import TaskExperts
 from mote.model.upcycle import average_backbone, select_layers
 from mote.model.weights import INDEX, LazyStateDict, weights_dir
@@ -140,7 +141,33 @@ def upcycle(
     st.module_kwargs = {next(iter(dense._modules)): ["task"]}
     st.prompts = dict(task_set.prompts())
     st.default_prompt_name = None
-    return _save_and_reload(st, out, overwrite)
+    facts = card_facts(st)
+    use_card(st, facts, f"MoTE ({len(task_set.names)} task experts) up-cycled from {facts['base_model']}")
+    return _save_and_reload(st, out, overwrite, facts)
+
+
+def card_facts(model: SentenceTransformer, **extra: Any) -> dict[str, Any]:
+    """What a model card says about ``model`` (see :mod:`mote.model.card`): for a MoTE model its tasks,
+    instructions, experts, blocks and parameters; for a dense one its prompts."""
+    facts: dict[str, Any] = {"mote_version": __version__}
+    if is_mote(model):
+        moe = mote_model(model)
+        summary = info(model)
+        facts.update(
+            kind="mote",
+            tasks=[{"name": n, "instruction": task_instruction(model, n)} for n in moe.config.tasks.names],
+            default_task=moe.config.tasks.default_task,
+            upcycled_layers=summary.upcycled_layers,
+            num_layers=summary.num_layers,
+            total_params=summary.total_params,
+            active_params=summary.active_params,
+            base_model=display_name(moe.config.base_model),
+            tags=["mixture-of-task-experts"],
+        )
+    else:
+        facts.update(kind="dense", prompts={k: v for k, v in (model.prompts or {}).items() if v})
+    facts.update(extra)
+    return facts
 
 
 def _shallow_module_copy(module: Any) -> Any:
@@ -151,16 +178,26 @@ def _shallow_module_copy(module: Any) -> Any:
 
 
 def _save_and_reload(
-    st: SentenceTransformer, out: str | os.PathLike[str] | None, overwrite: bool
+    st: SentenceTransformer, out: str | os.PathLike[str] | None, overwrite: bool,
+    facts: dict[str, Any] | None = None,
 ) -> SentenceTransformer:
     check_finite(st.named_parameters(), "Refusing to save a model", "Its input weights are damaged (NaN/inf).")
     if out is None:
         with tempfile.TemporaryDirectory(prefix="mote-") as tmp:
-            st.save(tmp)
+            save(st, tmp, facts)
             return load(tmp)
     with atomic_dir(out, overwrite=overwrite) as tmp:
-        st.save(str(tmp))
+        save(st, tmp, facts)
     return load(out)
+
+
+def save(st: SentenceTransformer, folder: str | os.PathLike[str], facts: dict[str, Any] | None = None) -> None:
+    """``st.save(folder)`` with mote's model card (sentence-transformers' card plus the mote section)."""
+    if facts is not None:
+        use_card(st, facts)
+    st.save(str(folder))
+    if facts is not None:
+        add_mote_section(folder, facts)
 
 
 def load(path: str | os.PathLike[str], device: str | None = "cpu") -> SentenceTransformer:
@@ -280,7 +317,28 @@ def average(
     st._modules = dict(model._modules)  # type: ignore[assignment]
     st._modules[first] = module
     st.module_kwargs = {}
-    return _save_and_reload(st, out, overwrite)
+    facts = card_facts(
+        st, kind="averaged", method="Expert Averaging (each up-cycled block's experts folded into one FFN)",
+        sources=[f"the {len(names)} task experts ({', '.join(names)}) of a MoTE model"],
+        weights=_weights_by_task(per_block, names), base_model=display_name(moe.config.base_model),
+        tags=["expert-averaging"],
+    )
+    use_card(st, facts, f"Expert-averaged dense model ({len(names)} tasks) of {facts['base_model']}")
+    return _save_and_reload(st, out, overwrite, facts)
+
+
+def _weights_by_task(weights: Sequence[float] | dict[int, Sequence[float]] | None, names: list[str]
+                     ) -> dict[str, Any]:
+    """The Expert Averaging weights as the card shows them: normalised, by task (per block when they differ)."""
+    def named(ws: Sequence[float]) -> dict[str, float]:
+        total = float(sum(ws)) or 1.0
+        return {n: round(float(w) / total, 4) for n, w in zip(names, ws, strict=True)}
+
+    if weights is None:
+        return {"uniform": named([1.0] * len(names))}
+    if isinstance(weights, dict):
+        return {f"block {b}": named(ws) for b, ws in weights.items()}
+    return named(weights)
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from sentence_transformers.base.sampler import MultiDatasetBatchSamplers
 from transformers import TrainerState
 
 from mote.model.io import atomic_dir, atomic_write_text
-from mote.model.resolve import declared_prompts, resolve_model
-from mote.model.sentence import upcycle
+from mote.model.resolve import declared_prompts, display_name, resolve_model
+from mote.model.sentence import card_facts, save, upcycle
 from mote.runtime import Runtime, resolve, setup
 from mote.tasks import AUTO, TaskSet
 from mote.train.callbacks import JsonlMetrics, loss_curve_summary
@@ -229,7 +229,7 @@ def _fit(
     model.max_seq_length = getattr(model, "eval_max_seq_length", model.max_seq_length)
     if trainer.args.should_save:
         with atomic_dir(output_dir / "final", overwrite=True) as tmp:
-            model.save(str(tmp))
+            save(model, tmp, _card_facts(config, model, prepared.datasets, trainer.state.global_step, args, rt))
             (tmp / CONFIG_FILE).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     summary = {
         "mode": config.model.mode,
@@ -248,6 +248,34 @@ def _fit(
     if trainer.args.should_save:
         atomic_write_text(output_dir / "train_summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _card_facts(config: TrainConfig, model: SentenceTransformer, datasets: dict[str, Any], steps: int,
+                args: Any, rt: Runtime) -> dict[str, Any]:
+    """What the trained model's card says about it and its training (data, budget)."""
+    t = config.train
+    training = {
+        "mode": config.model.mode,
+        "instructions": config.model.instructions,
+        "recipe": config.data.recipe,
+        "datasets (examples)": {k: len(v) for k, v in datasets.items()},
+        "sampling": config.data.sampling,
+        "steps": steps,
+        "batch size": t.batch_size * max(1, args.world_size),
+        "examples seen": steps * t.batch_size * max(1, args.world_size),
+        "learning rate": t.learning_rate,
+        "max_seq_length (training)": config.model.max_seq_length,
+        "precision": rt.precision,
+        "seed": t.seed,
+    }
+    if t.freeze != "none":
+        training["frozen"] = t.freeze
+    if config.model.mode == "mote":
+        return card_facts(model, training=training)
+    method = {"joint": "joint multi-task training (one dense model for every task)",
+              "separate": "single-task training (one of the task models of a separate run)"}[config.model.mode]
+    return card_facts(model, kind="dense", method=method, base_model=display_name(config.model.base),
+                      training=training, tags=[f"mote-{config.model.mode}"])
 
 
 def train(
