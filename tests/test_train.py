@@ -10,6 +10,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -282,3 +283,49 @@ def test_accelerate_launch_two_cpu_processes(tiny_st_dir: Path, tmp_path: Path) 
     assert res.returncode == 0, res.stderr[-4000:]
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["world"] == 2 and ranks[0]["digest"] == ranks[1]["digest"]
+
+
+def test_evaluation_during_training_keeps_the_best_checkpoint(
+    tiny_st_dir: Path, tmp_path: Path, shared_data: Path
+) -> None:
+    """train.eval scores an MTEB task every N steps through sentence-transformers' evaluator hook; with
+    select_best the final model is the checkpoint whose mean score was best (checked against the log)."""
+    from safetensors.torch import load_file
+
+    from mote.model.weights import weights_dir
+
+    cfg = config(tiny_st_dir, tmp_path / "run", max_steps=6, save_steps=3, save_total_limit=1, learning_rate=5e-3,
+                 eval={"tasks": ["STSBenchmark"], "steps": 3, "data_root": str(shared_data)})
+    summary = train(cfg, synthetic_datasets(n=32))
+    rows = summary["evaluations"]
+    assert [r["step"] for r in rows] == [3, 6]
+    assert all(r["mean"] == r["STSBenchmark"] for r in rows)
+    best = max(rows, key=lambda r: r["mean"])  # the reference: the log's own best row
+    assert summary["best_checkpoint"].endswith(f"checkpoint-{best['step']}")
+    final = load_file(weights_dir(tmp_path / "run" / "final") / "model.safetensors")
+    chosen = load_file(weights_dir(tmp_path / "run" / f"checkpoint-{best['step']}") / "model.safetensors")
+    assert final.keys() == chosen.keys() and all(torch.equal(final[k], chosen[k]) for k in final)
+    card = (tmp_path / "run" / "final" / "README.md").read_text(encoding="utf-8")
+    assert "### Evaluation (mote evaluate" in card and f"| STSBenchmark | {best['STSBenchmark']:.2f} |" in card
+
+
+def test_report_to_tensorboard_writes_event_files(tiny_st_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tensorboardX")
+    train(config(tiny_st_dir, tmp_path / "run", max_steps=2, save_steps=2, report_to="tensorboard"),
+          synthetic_datasets(n=16))
+    events = list((tmp_path / "run" / "runs").rglob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("train_fields", "match"),
+    [
+        ({"report_to": "tensorbord"}, 'Did you mean "tensorboard"'),
+        ({"report_to": ["none", "tensorboard"]}, "'none' cannot be combined"),
+        ({"save_steps": 3, "eval": {"tasks": ["STSBenchmark"], "steps": 2}}, "multiple of train.eval.steps"),
+    ],
+)
+def test_report_and_eval_settings_are_checked(tiny_st_dir: Path, tmp_path: Path, train_fields: dict[str, Any],
+                                              match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        config(tiny_st_dir, tmp_path / "run", **train_fields)

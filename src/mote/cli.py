@@ -7,7 +7,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import IO, Annotated, Any
 
 import typer
 
@@ -19,11 +19,39 @@ app = typer.Typer(
 )
 
 
-PrecisionOpt = Annotated[
-    str | None,
-    typer.Option(help="auto (bf16 only where this machine runs it natively fast, else fp32) | fp32 | bf16 | fp16."),
-]
-DeviceOpt = Annotated[str | None, typer.Option(help="auto (CUDA when present) | cpu | cuda | mps.")]
+PRECISION_HELP = "auto (bf16 only where this machine runs it natively fast, else fp32) | fp32 | bf16 | fp16."
+DEVICE_HELP = "auto (CUDA when present, else Apple MPS, else CPU) | cpu | cuda | mps."
+PrecisionOpt = Annotated[str | None, typer.Option(help=PRECISION_HELP)]
+DeviceOpt = Annotated[str | None, typer.Option(help=DEVICE_HELP)]
+
+
+def _from_config(choices: str, keys: str) -> object:
+    """A --precision/--device option of a config-driven command: unset, the config's value holds."""
+    return typer.Option(help=f"{choices} Default: the config's {keys}.")
+
+
+DATA_ROOT_HELP = "Folder with the datasets (e.g. ../shared/data; relative: to the working folder)."
+
+
+def _data_root(data_root: Path | None) -> str | None:
+    """--data-root as an absolute path (relative: to the working folder), checked to be a folder."""
+    if data_root is None:
+        return None
+    if not data_root.exists():
+        raise FileNotFoundError(f"--data-root {str(data_root)!r} does not exist. Give the folder holding the "
+                                "datasets (e.g. --data-root ../shared/data).")
+    if not data_root.is_dir():
+        raise NotADirectoryError(f"--data-root {str(data_root)!r} is not a folder. Give the folder holding the "
+                                 "datasets (e.g. --data-root ../shared/data).")
+    return str(data_root.resolve())
+
+
+def _path_overrides(path: str | None, keys: list[str]) -> list[str]:
+    """A path as ``--set`` overrides of ``keys``: quoted, so that YAML keeps it a string (``x: [1`` included)."""
+    if path is None:
+        return []
+    value = json.dumps(path, ensure_ascii=False)  # a JSON string is a YAML double-quoted scalar
+    return [f"{k}={value}" for k in keys]
 
 
 def _runtime_overrides(precision: str | None, device: str | None, *, precision_keys: list[str],
@@ -72,6 +100,39 @@ def _split(values: list[str] | None) -> list[str] | None:
     return out or None
 
 
+def _version_line() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    from platform import python_version
+
+    from mote import __version__
+
+    def of(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return (f"mote {__version__} (torch {of('torch')}, sentence-transformers {of('sentence-transformers')}, "
+            f"transformers {of('transformers')}, Python {python_version()})")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(_version_line())
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                           help="Print the version of mote (and of torch, sentence-transformers, transformers, "
+                           "Python) and exit.")
+    ] = False,
+) -> None:
+    pass
+
+
 @app.command()
 def upcycle(
     base: Annotated[str, typer.Option(help="Dense model: a folder, a packaged model or (online) a hub id.")] = (
@@ -89,7 +150,9 @@ def upcycle(
     instruction: Annotated[
         list[str] | None, typer.Option(help="Override a task's instruction prefix: TASK=PREFIX (repeatable).")
     ] = None,
-    default_task: Annotated[str | None, typer.Option(help="Route used when encode() gets no task.")] = None,
+    default_task: Annotated[
+        str | None, typer.Option(help="Task used when encoding names none. Default: none (encoding must name a task).")
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
 ) -> None:
     """Up-cycle a dense encoder: copy the FFN of selected blocks into one expert per task."""
@@ -118,41 +181,70 @@ def _parse_kv(item: str) -> tuple[str, str]:
     return k.strip(), v
 
 
+# --output formats, by extension: what each holds
+OUTPUT_FORMATS = {
+    ".npy": "a float32 matrix, one row per input",
+    ".jsonl": 'one JSON object a line: {"index", "line", "text", "embedding"}',
+    ".parquet": "one row per input: index, line, text, embedding (list<float32>)",
+}
+NORMALIZE_HELP = (
+    "Unset: as the model does (models ending in a Normalize module, like all-MiniLM-L6-v2, always give unit "
+    "vectors; others give the pooled vectors as they are). --normalize: L2-normalise every row. --no-normalize: the "
+    "rows before normalisation (a trailing Normalize module is skipped)."
+)
+
+
 @app.command()
 def encode(
     model: Annotated[str, typer.Argument(help="Model folder or reference.")],
-    input: Annotated[Path, typer.Option("--input", "-i", help="Text file (one input a line) or JSONL with 'text'.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the embeddings (.npy).")],
-    task: Annotated[str | None, typer.Option(help="Task (expert + instruction) to encode with.")] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
-    normalize: Annotated[bool, typer.Option(help="L2-normalise the embeddings.")] = False,
+    input: Annotated[
+        Path, typer.Option("--input", "-i", help="Text file (one input a line; an empty line is an error unless "
+                           "--skip-empty) or JSONL (.jsonl/.json) with a 'text' field in every object.")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write the embeddings; the extension sets the format: "
+                           ".npy (float32 matrix, row i = input i), .jsonl (one object a line: index, line, text, "
+                           "embedding) or .parquet (columns index, line, text, embedding list<float32>).")
+    ],
+    task: Annotated[
+        str | None, typer.Option(help="Task (expert + instruction) to encode with. Default: the model's default "
+                                 "task (a MoTE model without one needs --task; a dense model: the raw text).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Inputs per forward pass.")] = 64,
+    normalize: Annotated[bool | None, typer.Option("--normalize/--no-normalize", help=NORMALIZE_HELP,
+                                                   show_default=False)] = None,
     instruction: Annotated[bool, typer.Option(help="Prepend the task's instruction prefix.")] = True,
+    skip_empty: Annotated[
+        bool, typer.Option(help="Drop empty (or whitespace-only) inputs instead of refusing them; rows then follow "
+                           "the non-empty inputs (.jsonl/.parquet outputs name each row's line).")
+    ] = False,
     precision: PrecisionOpt = "auto",
     device: DeviceOpt = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
-    """Encode texts with one task's expert and instruction; writes a float32 .npy matrix."""
+    """Encode texts with one task's expert and instruction; writes .npy, .jsonl or .parquet (by extension)."""
     import numpy as np
     import torch
 
     from mote.model.sentence import encode as do_encode
     from mote.model.sentence import load
     from mote.runtime import setup
-    from mote.textio import read_texts
+    from mote.textio import read_inputs, some_lines
 
     try:
-        _check_output_file(output, overwrite)
+        fmt = _check_output_file(output, overwrite)
         rt = setup(precision or "auto", device or "auto", what="encode")
-        texts = read_texts(input)
+        inputs = read_inputs(input, skip_empty=skip_empty)
         st = load(model, device=rt.device)
+        normalised = _normalisation(st, normalize)
         with rt.autocast(), torch.inference_mode():
             emb = do_encode(
                 st,
-                texts,
+                inputs.texts,
                 task=task,
                 batch_size=batch_size,
                 show_progress_bar=True,
-                normalize=normalize,
+                normalize=bool(normalize),
                 instruction=instruction,
             )
         if not np.isfinite(emb).all():
@@ -160,33 +252,109 @@ def encode(
                 f"The embeddings of {model!r} hold NaN/inf values; nothing was written to {str(output)!r}. "
                 f"Check the model's weights (mote info {model}) or use --precision fp32."
             )
-        _write_npy(output, emb.astype(np.float32))
+        emb = np.asarray(emb, dtype=np.float32)
+        WRITERS[fmt](output, emb, inputs)
     except USER_ERRORS as e:
         _fail(e)
-    typer.echo(f"Encoded {len(texts)} inputs (task={task}) -> {output} {tuple(emb.shape)}")
+    n = len(inputs.skipped)
+    note = f"; {n} empty input{'s' if n > 1 else ''} skipped ({some_lines(inputs.skipped)})" if n else ""
+    typer.echo(f"Encoded {len(inputs.texts)} inputs (task={task}{note}) -> {output} {tuple(emb.shape)}; "
+               f"{normalised}")
 
 
-def _check_output_file(output: Path, overwrite: bool) -> None:
-    """The one overwrite policy, for files as for model folders: refuse an existing output unless asked."""
+def _normalisation(st: Any, normalize: bool | None) -> str:
+    """Apply --no-normalize to a model ending in Normalize (the module is skipped); say what the rows will be."""
+    from sentence_transformers.sentence_transformer.modules import Normalize
+
+    def ends_normalized() -> bool:
+        return len(st) > 0 and isinstance(st[-1], Normalize)
+
+    if normalize:
+        return "rows are unit-normalised (--normalize)"
+    if not ends_normalized():
+        return "rows are not normalised (the model has no Normalize module; pass --normalize for unit vectors)"
+    if normalize is None:
+        return "rows are unit-normalised (the model ends in a Normalize module; --no-normalize skips it)"
+    while ends_normalized():
+        del st[-1]
+    return "rows are not normalised (--no-normalize: the model's Normalize module was skipped)"
+
+
+def _check_output_file(output: Path, overwrite: bool) -> str:
+    """The one overwrite policy, for files as for model folders: refuse an existing output unless asked.
+    Returns the output format (its extension), refusing one mote does not write."""
     from mote.model.io import check_writable
 
     if output.is_dir():
         raise IsADirectoryError(
-            f"Output {str(output)!r} is a folder; --output takes a .npy file path (e.g. {str(output / 'emb.npy')!r})."
+            f"Output {str(output)!r} is a folder; --output takes a .npy file path (or .jsonl, .parquet), e.g. "
+            f"{str(output / 'emb.npy')!r}."
         )
+    fmt = output.suffix.lower()
+    if fmt not in OUTPUT_FORMATS:
+        got = f"the extension {output.suffix!r}" if output.suffix else "no extension"
+        allowed = "; ".join(f"{k}: {v}" for k, v in OUTPUT_FORMATS.items())
+        raise ValueError(
+            f"Output {str(output)!r} has {got}; the format follows the extension ({allowed}). Give --output a name "
+            f"ending in .npy, .jsonl or .parquet, e.g. {str(output.with_suffix('.npy'))!r}."
+        )
+    if fmt == ".parquet":
+        import importlib.util
+
+        if importlib.util.find_spec("pyarrow") is None:
+            raise ModuleNotFoundError(f"Writing {str(output)!r} (.parquet) needs pyarrow: pip install pyarrow, or "
+                                      "write .npy or .jsonl.")
     if output.exists() and not overwrite:
         raise FileExistsError(
             f"Output file {str(output)!r} already exists. Choose another --output, or pass --overwrite."
         )
     check_writable(output.parent, "embeddings")
+    return fmt
 
 
-def _write_npy(output: Path, array: object) -> None:
+def _write_npy(output: Path, array: object, inputs: Any = None) -> None:
     import numpy as np
 
     from mote.model.io import atomic_write
 
     atomic_write(output, lambda f: np.save(f, np.asarray(array), allow_pickle=False))
+
+
+def _write_jsonl(output: Path, array: object, inputs: Any) -> None:
+    """One object a line: index (the row), line (of the input file), text, embedding (float32 values, exact)."""
+    import numpy as np
+
+    from mote.model.io import atomic_write
+
+    def write(f: IO[bytes]) -> None:
+        for i, (line, text, row) in enumerate(zip(inputs.lines, inputs.texts, np.asarray(array), strict=True)):
+            obj = {"index": i, "line": line, "text": text, "embedding": row.tolist()}
+            f.write((json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8"))
+
+    atomic_write(output, write)
+
+
+def _write_parquet(output: Path, array: object, inputs: Any) -> None:
+    """Columns index, line, text and embedding (list<float32>), one row per input."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mote.model.io import atomic_write
+
+    matrix = np.ascontiguousarray(array, dtype=np.float32)
+    n, dim = matrix.shape
+    offsets = pa.array(np.arange(0, (n + 1) * dim, dim, dtype=np.int32) if dim else np.zeros(n + 1, np.int32))
+    table = pa.table({
+        "index": pa.array(np.arange(n, dtype=np.int64)),
+        "line": pa.array(inputs.lines, type=pa.int64()),
+        "text": pa.array(inputs.texts, type=pa.string()),
+        "embedding": pa.ListArray.from_arrays(offsets, pa.array(matrix.reshape(-1), type=pa.float32())),
+    })
+    atomic_write(output, lambda f: pq.write_table(table, f))
+
+
+WRITERS = {".npy": _write_npy, ".jsonl": _write_jsonl, ".parquet": _write_parquet}
 
 
 @app.command()
@@ -254,8 +422,11 @@ def train(
         list[str] | None, typer.Option("--set", help="Override a config value: key.sub=value (repeatable).")
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the latest checkpoint in train.output_dir.")] = False,
-    precision: PrecisionOpt = None,
-    device: DeviceOpt = None,
+    data_root: Annotated[
+        Path | None, typer.Option(help=f"{DATA_ROOT_HELP} Default: the config's data.data_root, else the recipe's.")
+    ] = None,
+    precision: Annotated[str | None, _from_config(PRECISION_HELP, "train.precision")] = None,
+    device: Annotated[str | None, _from_config(DEVICE_HELP, "train.device")] = None,
 ) -> None:
     """Train a MoTE, joint or separate model (task-aware contrastive learning)."""
     from mote.train.config import load_config
@@ -263,6 +434,7 @@ def train(
 
     try:
         extra = _runtime_overrides(precision, device, precision_keys=["train.precision"], device_key="train.device")
+        extra += _path_overrides(_data_root(data_root), ["data.data_root"])
         cfg = load_config(config, [*(set_ or []), *extra])
     except USER_ERRORS as e:
         _fail(e)
@@ -279,11 +451,16 @@ def evaluate(
     suite: Annotated[str, typer.Option(help="mteb-lite or extended.")] = "mteb-lite",
     tasks: Annotated[list[str] | None, typer.Option(help="Only these tasks (repeat or comma-separate).")] = None,
     task_types: Annotated[list[str] | None, typer.Option(help="Only these task types (e.g. STS,Retrieval).")] = None,
-    data_root: Annotated[Path | None, typer.Option(help="Folder with the datasets (e.g. ../shared/data).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Write mteb result files and summary.{json,md} here.")] = None,
+    data_root: Annotated[
+        Path | None, typer.Option(help=f"{DATA_ROOT_HELP} Default: $MOTE_DATA_ROOT.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write mteb result files, per-item records and summary.{json,md} here. "
+                                  "Default: none (the summary is only printed).")
+    ] = None,
     precision: PrecisionOpt = "auto",
     device: DeviceOpt = "auto",
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 64,
     bf16: Annotated[bool | None, typer.Option(hidden=True, help="Deprecated: use --precision.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an earlier evaluation in --out.")] = False,
 ) -> None:
@@ -297,7 +474,7 @@ def evaluate(
             suite,
             tasks=_split(tasks),
             task_types=_split(task_types),
-            data_root=data_root,
+            data_root=_data_root(data_root),
             out=out,
             precision=precision or "auto",
             device=device or "auto",
@@ -333,18 +510,45 @@ def merge(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override a config value: key.sub=value (repeatable).")
     ] = None,
-    precision: PrecisionOpt = None,
-    device: DeviceOpt = None,
+    probe: Annotated[
+        Path | None, typer.Option(help="Probe JSONL (the examples self_positioning, fisher and regmean learn from; "
+                                  "relative: to the working folder). Default: the config's probe.jsonl.")
+    ] = None,
+    precision: Annotated[
+        str | None, _from_config(f"{PRECISION_HELP} Used by self_positioning's probe passes (other methods "
+                                 "compute in fp32).", "precision")
+    ] = None,
+    device: Annotated[
+        str | None, _from_config(f"{DEVICE_HELP} Where probe passes run.", "device")
+    ] = None,
 ) -> None:
     """Merge fine-tunes (or a MoTE model's experts) into one dense sentence-transformers model."""
     from mote.merge import run_merge
+    from mote.merge.config import load_merge_config
 
     try:
         extra = _runtime_overrides(precision, device, precision_keys=["precision"], device_key="device")
-        out = run_merge(config, overrides=[*(set_ or []), *extra])
+        if probe is None:
+            out = run_merge(config, overrides=[*(set_ or []), *extra])
+        else:  # loaded here: a probe for a method that reads none is refused, not silently ignored
+            extra += _path_overrides(str(probe.resolve()), ["probe.jsonl"])
+            out = run_merge(_check_probe(load_merge_config(config, [*(set_ or []), *extra]), probe))
     except USER_ERRORS as e:
         _fail(e)
     typer.echo(f"Merged -> {out} (report: {out / 'merge_report.json'})")
+
+
+def _check_probe(cfg: Any, probe: Path) -> Any:
+    """``cfg`` when its method learns from the --probe file and that file exists."""
+    from mote.merge.config import PROBE_METHODS
+
+    if cfg.method not in PROBE_METHODS:
+        raise ValueError(f"--probe {str(probe)!r}: method {cfg.method!r} learns from no examples; a probe is for "
+                         f"{', '.join(PROBE_METHODS)}. Drop --probe, or choose one of those (--set method=...).")
+    if not probe.is_file():
+        raise FileNotFoundError(f"--probe {str(probe)!r} does not exist or is not a file. Give the path of a JSONL "
+                                'file of {"anchor", "positive", "task"} rows.')
+    return cfg
 
 
 @app.command()
@@ -354,8 +558,12 @@ def pipeline(
         list[str] | None, typer.Option("--set", help="Override a config value: key.sub=value (repeatable).")
     ] = None,
     only: Annotated[list[str] | None, typer.Option(help="Run only these variants (repeat or comma-separate).")] = None,
-    precision: PrecisionOpt = None,
-    device: DeviceOpt = None,
+    data_root: Annotated[
+        Path | None, typer.Option(help=f"{DATA_ROOT_HELP} Sets both the training data root (data_root) and the "
+                                  "evaluation's (eval.data_root). Default: the config's data_root and eval.data_root.")
+    ] = None,
+    precision: Annotated[str | None, _from_config(PRECISION_HELP, "budget.precision and eval.precision")] = None,
+    device: Annotated[str | None, _from_config(DEVICE_HELP, "device")] = None,
     report_only: Annotated[
         bool, typer.Option(help="Build nothing: report the finished jobs and list the missing ones.")
     ] = False,
@@ -367,6 +575,7 @@ def pipeline(
         extra = _runtime_overrides(
             precision, device, precision_keys=["budget.precision", "eval.precision"], device_key="device"
         )
+        extra += _path_overrides(_data_root(data_root), ["data_root", "eval.data_root"])
         cfg = load_pipeline_config(config, [*(set_ or []), *extra])
         report = run_pipeline(cfg, only=_split(only), say=typer.echo, report_only=report_only)
     except USER_ERRORS as e:

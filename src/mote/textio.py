@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from mote.model.io import missing
@@ -20,17 +21,49 @@ def read_utf8(path: str | Path, what: str = "File") -> str:
         ) from None
 
 
-def read_texts(path: str | Path, field: str = "text") -> list[str]:
-    """Inputs from ``path``; JSONL when the name ends in .jsonl/.json. Errors name the file and line."""
+def split_lines(text: str) -> list[str]:
+    """The lines of ``text`` as a file read line by line gives them: ``\\n``, ``\\r\\n`` or ``\\r`` ends a line, and a
+    final line end starts no new line. Unlike ``str.splitlines``, a form feed, U+2028, U+0085 and the like inside a
+    line stay in it (they would otherwise make more inputs than the file has lines)."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The inputs of a file, each with the (1-based) line it came from; ``skipped``: empty lines/rows dropped."""
+
+    texts: list[str]
+    lines: list[int]
+    skipped: list[int]
+
+
+def some_lines(numbers: list[int], shown: int = 5) -> str:
+    """``line 4`` / ``lines 2, 4`` / ``lines 2, 3, 4, 5, 6 and 3 more``."""
+    head = ", ".join(str(n) for n in numbers[:shown])
+    more = f" and {len(numbers) - shown} more" if len(numbers) > shown else ""
+    return f"line{'s' if len(numbers) > 1 else ''} {head}{more}"
+
+
+def read_inputs(path: str | Path, field: str = "text", skip_empty: bool = False) -> Inputs:
+    """Inputs from ``path``, one per line (JSONL when the name ends in .jsonl/.json: one per object, its ``field``).
+
+    An empty (or whitespace-only) input is an error naming the file and its lines, since dropping it would shift
+    every later row against the lines; ``skip_empty=True`` drops such inputs instead (``Inputs.lines`` keeps each
+    input's line). Blank lines between JSONL objects are no rows and are skipped. Errors name the file and line.
+    """
     path = Path(path)
     if not path.is_file():
         raise missing("Input file", path)
-    lines = read_utf8(path, "Input file").splitlines()
-    if path.suffix.lower() not in {".jsonl", ".json"}:
-        texts = [line for line in lines if line.strip()]
-    else:
-        texts = []
-        for n, line in enumerate(lines, 1):
+    lines = split_lines(read_utf8(path, "Input file"))
+    jsonl = path.suffix.lower() in {".jsonl", ".json"}
+    texts: list[str] = []
+    numbers: list[int] = []
+    empty: list[int] = []
+    for n, line in enumerate(lines, 1):
+        if jsonl:
             if not line.strip():
                 continue
             try:
@@ -39,8 +72,33 @@ def read_texts(path: str | Path, field: str = "text") -> list[str]:
                 raise ValueError(f"{path}:{n}: not valid JSON ({e.msg}); expected one object a line.") from None
             if not isinstance(row, dict) or not isinstance(row.get(field), str):
                 raise ValueError(f"{path}:{n}: expected an object with a string field {field!r}, got {line[:80]!r}.")
-            texts.append(row[field])
+            text = row[field]
+        else:
+            text = line
+        if text.strip():
+            texts.append(text)
+            numbers.append(n)
+        else:
+            empty.append(n)
     if not texts:
         raise ValueError(f"Input file {str(path)!r} holds no non-empty inputs: write one input a line (or JSONL "
                          "with a 'text' field).")
-    return texts
+    if empty and not skip_empty:
+        count = len(empty)
+        them = "them" if count > 1 else "it"
+        if jsonl:
+            what = f"{count} row{'s' if count > 1 else ''} with an empty {field!r} ({some_lines(empty)})"
+            fix = (f"Fill in or remove {them}, or pass --skip-empty to drop {them} (rows then follow the rows with "
+                   "text; a .jsonl or .parquet output names each row's line).")
+        else:
+            what = f"{count} empty line{'s' if count > 1 else ''} ({some_lines(empty)})"
+            fix = (f"Remove {them}, or pass --skip-empty to drop {them} (rows then follow the non-empty lines; a "
+                   ".jsonl or .parquet output names each row's line).")
+        raise ValueError(f"Input file {str(path)!r} has {what}: an empty input has no meaningful embedding, and "
+                         f"dropping it would shift every later row against the input. {fix}")
+    return Inputs(texts, numbers, empty)
+
+
+def read_texts(path: str | Path, field: str = "text", skip_empty: bool = False) -> list[str]:
+    """The texts of :func:`read_inputs` (an empty input is an error unless ``skip_empty``)."""
+    return read_inputs(path, field, skip_empty).texts

@@ -94,6 +94,26 @@ class DataSection(_Strict):
     max_examples_per_dataset: int | None = Field(None, ge=1, description="Cap per dataset (after the recipe).")
 
 
+# name -> the packages that provide it (any one); tensorboardX writes the same event files as tensorboard
+REPORT_BACKENDS: dict[str, tuple[str, ...]] = {
+    "none": (), "tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",), "mlflow": ("mlflow",),
+    "trackio": ("trackio",), "codecarbon": ("codecarbon",)}
+
+
+class EvalDuringTraining(_Strict):
+    """Evaluation every ``steps`` on MTEB tasks (sentence-transformers evaluator; :mod:`mote.train.evaluator`)."""
+
+    tasks: list[str] = Field(..., min_length=1, description="Task names of mote's evaluation suites (mote evaluate "
+                             "--help); choose tasks the final report does not score.")
+    suite: str = Field("extended", description="The suite the task names come from.")
+    data_root: str | None = Field(None, description="Folder with the evaluation datasets (default: $MOTE_DATA_ROOT).")
+    steps: int = Field(50, ge=1, description="Evaluate every N optimizer steps (and at the end).")
+    select_best: bool = Field(
+        True, description="Keep the checkpoint with the best mean score as the final model (train.save_steps must "
+        "be a multiple of eval.steps).")
+    batch_size: int = Field(64, ge=1)
+
+
 class TrainSection(_Strict):
     output_dir: str = Field(..., description="Run folder: checkpoints, metrics.jsonl, final model.")
     batch_size: int = Field(32, ge=2)
@@ -122,11 +142,47 @@ class TrainSection(_Strict):
         "(default: each task model trains max_steps)."
     )
     dataloader_drop_last: bool = True
+    report_to: list[str] = Field(
+        default_factory=lambda: ["none"],
+        description="Where the trainer logs: none, tensorboard (offline, in output_dir/runs), wandb, mlflow, "
+        "trackio, codecarbon; one or a list. metrics.jsonl is written either way.")
+    eval: EvalDuringTraining | None = Field(None, description="Evaluation during training (None: off).")
 
     @model_validator(mode="before")
     @classmethod
     def _deprecated_bf16(cls, data: Any) -> Any:
         return migrate_bf16_key(data, "train")
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("report_to")
+    @classmethod
+    def _known_backends(cls, v: list[str]) -> list[str]:
+        import importlib.util
+
+        for name in v:
+            if name not in REPORT_BACKENDS:
+                raise unknown_name("train.report_to backend", name, list(REPORT_BACKENDS))
+            packages = REPORT_BACKENDS[name]
+            if packages and not any(importlib.util.find_spec(p) is not None for p in packages):
+                raise ValueError(f"train.report_to: {name!r} needs the {packages[0]!r} package, which is not "
+                                 f"installed. pip install {packages[0]}, or choose another backend (none, tensorboard, "
+                                 "...).")
+        if "none" in v and len(v) > 1:
+            raise ValueError(f"train.report_to: 'none' cannot be combined with other backends (got {v}).")
+        return v
+
+    @model_validator(mode="after")
+    def _eval_fits_checkpoints(self) -> TrainSection:
+        if self.eval is not None and self.eval.select_best and self.save_steps % self.eval.steps:
+            raise ValueError(
+                f"train.eval.select_best keeps the best evaluated checkpoint, so train.save_steps ({self.save_steps}) "
+                f"must be a multiple of train.eval.steps ({self.eval.steps}). Set save_steps to {self.eval.steps} "
+                "(or a multiple), or select_best: false.")
+        return self
 
 
 class TrainConfig(_Strict):

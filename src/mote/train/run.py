@@ -112,6 +112,9 @@ def build_model(config: TrainConfig, tasks: TaskSet) -> SentenceTransformer:
     return model
 
 
+EVAL_NAME = "mteb"  # evaluation-during-training metrics: eval_mteb_<task>, eval_mteb_mean
+
+
 def training_arguments(
     config: TrainConfig, output_dir: Path, rt: Runtime | None = None
 ) -> SentenceTransformerTrainingArguments:
@@ -142,7 +145,12 @@ def training_arguments(
         batch_sampler=no_duplicates_sampler,
         multi_dataset_batch_sampler=sampler,
         dataloader_drop_last=t.dataloader_drop_last,
-        report_to="none",
+        report_to=t.report_to,
+        eval_strategy="steps" if t.eval is not None else "no",
+        eval_steps=t.eval.steps if t.eval is not None else None,
+        load_best_model_at_end=bool(t.eval is not None and t.eval.select_best),
+        metric_for_best_model=f"{EVAL_NAME}_mean" if t.eval is not None and t.eval.select_best else None,
+        greater_is_better=True if t.eval is not None and t.eval.select_best else None,
         use_cpu=rt.device == "cpu",  # so accelerate sets up multi-CPU DDP under torchrun
         ddp_backend="gloo" if distributed and rt.device == "cpu" else None,
         # every expert joins each forward under DDP (see TaskExperts._unused_zero); the pooler is frozen
@@ -200,9 +208,16 @@ def _fit(
         instructions=dict(tasks.prompts()) if tasks.instructed else {},
         routed=config.model.mode == "mote",
     )
+    evaluator = None
+    if config.train.eval is not None:
+        from mote.train.evaluator import MtebEvaluator
+
+        e = config.train.eval
+        evaluator = MtebEvaluator(e.tasks, e.data_root, e.suite, e.batch_size, name=EVAL_NAME)
     trainer = MoteTrainer(
         model=model,
         args=args,
+        evaluator=evaluator,
         data_collator=collator,
         train_dataset=prepared.datasets,
         loss=prepared.losses,
@@ -229,7 +244,7 @@ def _fit(
     model.max_seq_length = getattr(model, "eval_max_seq_length", model.max_seq_length)
     if trainer.args.should_save:
         with atomic_dir(output_dir / "final", overwrite=True) as tmp:
-            save(model, tmp, _card_facts(config, model, prepared.datasets, trainer.state.global_step, args, rt))
+            save(model, tmp, _card_facts(config, trainer, prepared.datasets, args, rt))
             (tmp / CONFIG_FILE).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     summary = {
         "mode": config.model.mode,
@@ -245,14 +260,26 @@ def _fit(
         "task_of": prepared.task_of,
         "loss_first_vs_last_quarter": loss_curve_summary(output_dir / BATCHES_FILE),
     }
+    if config.train.eval is not None:
+        summary["evaluations"] = evaluations(trainer.state.log_history)
+        summary["best_checkpoint"] = trainer.state.best_model_checkpoint
+        summary["best_metric"] = trainer.state.best_metric
     if trainer.args.should_save:
         atomic_write_text(output_dir / "train_summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
 
-def _card_facts(config: TrainConfig, model: SentenceTransformer, datasets: dict[str, Any], steps: int,
-                args: Any, rt: Runtime) -> dict[str, Any]:
-    """What the trained model's card says about it and its training (data, budget)."""
+def evaluations(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The evaluation-during-training rows of the trainer's log history: step and score per task (x100)."""
+    prefix = f"eval_{EVAL_NAME}_"
+    return [{"step": h.get("step"), **{k.removeprefix(prefix): v for k, v in h.items() if k.startswith(prefix)}}
+            for h in log_history if f"{prefix}mean" in h]
+
+
+def _card_facts(config: TrainConfig, trainer: Any, datasets: dict[str, Any], args: Any, rt: Runtime
+                ) -> dict[str, Any]:
+    """What the trained model's card says about it and its training (data, budget, evaluations)."""
+    model, steps = trainer.model, trainer.state.global_step
     t = config.train
     training = {
         "mode": config.model.mode,
@@ -270,12 +297,20 @@ def _card_facts(config: TrainConfig, model: SentenceTransformer, datasets: dict[
     }
     if t.freeze != "none":
         training["frozen"] = t.freeze
+    extra: dict[str, Any] = {"training": training}
+    rows = evaluations(trainer.state.log_history)
+    if rows:
+        best = trainer.state.best_model_checkpoint
+        step = int(best.rsplit("-", 1)[-1]) if best else rows[-1]["step"]
+        chosen = next((r for r in rows if r["step"] == step), rows[-1])
+        training["final model"] = f"checkpoint of step {step} (best mean score)" if best else f"step {steps}"
+        extra["evaluation"] = {k: v for k, v in chosen.items() if k not in ("step", "mean")}
     if config.model.mode == "mote":
-        return card_facts(model, training=training)
+        return card_facts(model, **extra)
     method = {"joint": "joint multi-task training (one dense model for every task)",
               "separate": "single-task training (one of the task models of a separate run)"}[config.model.mode]
     return card_facts(model, kind="dense", method=method, base_model=display_name(config.model.base),
-                      training=training, tags=[f"mote-{config.model.mode}"])
+                      tags=[f"mote-{config.model.mode}"], **extra)
 
 
 def train(

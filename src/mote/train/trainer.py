@@ -123,6 +123,13 @@ class MoteTrainer(SentenceTransformerTrainer):  # type: ignore[misc]
             super()._save_checkpoint(model, trial)
         finally:
             del self._get_output_dir
+        # the trainer recorded the best checkpoint (evaluation with select_best) where it wrote it, in staging:
+        # point it (and the checkpoint's own state, which a resume reads) at the place it is renamed to
+        best = self.state.best_model_checkpoint
+        if best and os.path.dirname(os.path.normpath(best)) == os.path.normpath(staging):
+            self.state.best_model_checkpoint = os.path.join(run_dir, os.path.basename(os.path.normpath(best)))
+            if self.args.should_save:
+                self.state.save_to_json(os.path.join(staging, name, "trainer_state.json"))
         self.accelerator.wait_for_everyone()
         if self.args.should_save:
             final = os.path.join(run_dir, name)
@@ -131,6 +138,7 @@ class MoteTrainer(SentenceTransformerTrainer):  # type: ignore[misc]
             os.replace(os.path.join(staging, name), final)
             with contextlib.suppress(OSError):
                 os.rmdir(staging)  # only when empty
+        if self.args.should_save:
             rotate_checkpoints(
                 output_dir=run_dir,
                 save_total_limit=self.args.save_total_limit,
