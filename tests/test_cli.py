@@ -85,7 +85,9 @@ def test_cli_on_the_packaged_minilm(minilm_dir: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.shared_data
-def test_cli_evaluate_and_compare(tiny_st_dir: Path, shared_data: Path, tmp_path: Path) -> None:
+def test_cli_evaluate_and_compare(tiny_st_dir: Path, shared_data: Path, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # a fresh embedding cache (.mote-cache in the working folder): the encoding shows
     m = tmp_path / "mote"
     assert runner.invoke(app, ["upcycle", "--base", str(tiny_st_dir), "--out", str(m)]).exit_code == 0
     for name, model in (("dense", str(tiny_st_dir)), ("mote", str(m))):
@@ -93,6 +95,7 @@ def test_cli_evaluate_and_compare(tiny_st_dir: Path, shared_data: Path, tmp_path
                                   "--data-root", str(shared_data), "--out", str(tmp_path / name)])
         assert res.exit_code == 0, res.output
         assert (tmp_path / name / "summary.json").is_file()
+        assert "[1/1] TRECQuestionType" in res.output and "Batches" in res.output  # task lines and encode bars
     res = runner.invoke(app, ["compare", str(tmp_path / "dense"), str(tmp_path / "mote"), "--baseline", "dense",
                               "--png", str(tmp_path / "c.png")])
     assert res.exit_code == 0, res.output

@@ -480,6 +480,7 @@ def evaluate(
             device=device or "auto",
             batch_size=batch_size,
             progress=typer.echo,
+            show_progress_bar=True,
             bf16=bf16,
             overwrite=overwrite,
         )

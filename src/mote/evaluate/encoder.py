@@ -53,8 +53,10 @@ class MoteEncoder(AbsEncoder):
         precision: str = "auto",
         device: str = "auto",
         batch_size: int = 64,
+        show_progress_bar: bool = False,
     ) -> None:
         self.runtime = setup(precision, device, what="evaluate")
+        self.show_progress_bar = show_progress_bar  # sentence-transformers' bar over each encoding's batches
         self.model = model.to(self.runtime.device)
         self.router = Router.for_model(model, task_set)
         # hashing the weights costs a pass over them: only needed when caching without a folder fingerprint
@@ -120,7 +122,7 @@ class MoteEncoder(AbsEncoder):
                 emb = self.model.encode(
                     missing,
                     batch_size=self.batch_size,
-                    show_progress_bar=False,
+                    show_progress_bar=self.show_progress_bar,
                     convert_to_numpy=True,
                     **kwargs,
                 )
@@ -137,6 +139,7 @@ def load_encoder(
     precision: str = "auto",
     device: str = "auto",
     batch_size: int = 64,
+    show_progress_bar: bool = False,
 ) -> MoteEncoder:
     """Load a model folder (or packaged model name) and wrap it, fingerprinting the folder's files."""
     from mote.evaluate.cache import fingerprint_folder
@@ -157,4 +160,5 @@ def load_encoder(
         precision=precision,
         device=device,
         batch_size=batch_size,
+        show_progress_bar=show_progress_bar,
     )

@@ -141,13 +141,16 @@ def evaluate(
     progress: Callable[[str], None] | None = None,
     bf16: bool | None = None,
     overwrite: bool = False,
+    show_progress_bar: bool = False,
 ) -> dict[str, Any]:
     """Evaluate the model at ``model_path`` on ``suite`` (optionally only ``tasks`` / ``task_types``).
 
     Writes MTEB's result file per task to ``out/tasks/{task}.json`` and ``out/summary.{json,md}`` when
     ``out`` is given; returns the summary dict (scores x 100, per-type and overall averages, timing,
     machine); an ``out`` holding an earlier evaluation is refused unless ``overwrite``.
-    ``cache_dir=None`` disables the embedding cache. ``task_set`` routes a dense model derived
+    ``progress`` gets one line as each task starts and ends; ``show_progress_bar`` adds a bar over each
+    encoding's batches (what takes the time: SciFact's 5,183 abstracts, for one). ``cache_dir=None`` disables
+    the embedding cache. ``task_set`` routes a dense model derived
     from a MoTE model (averaged, merged) through that task table instead of its saved prompts.
     """
     precision = precision_from_bf16(bf16, precision, "evaluate()")  # deprecated keyword
@@ -161,7 +164,8 @@ def evaluate(
     say = progress or (lambda _msg: None)
     wall = time.perf_counter()
     encoder = load_encoder(
-        model_path, task_set=task_set, cache_dir=cache_dir, precision=precision, device=device, batch_size=batch_size
+        model_path, task_set=task_set, cache_dir=cache_dir, precision=precision, device=device, batch_size=batch_size,
+        show_progress_bar=show_progress_bar,
     )
     out_dir = Path(out) if out is not None else None
     rows = []

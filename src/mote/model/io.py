@@ -16,6 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from packaging.version import InvalidVersion, Version
+from safetensors import SafetensorError, safe_open
+
 from mote import __version__
 
 WEIGHTS = "model.safetensors"
@@ -223,12 +226,16 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _version_tuple(v: str) -> tuple[int, ...]:
-    parts = []
-    for p in v.split(".")[:3]:
-        digits = "".join(c for c in p if c.isdigit())
-        parts.append(int(digits) if digits else 0)
-    return tuple(parts)
+def _newer_than_installed(saved: object, config_path: Path) -> bool:
+    """Whether a folder's ``mote_version`` is newer than the installed mote (PEP 440 order, via ``packaging``:
+    ``0.2.0rc1`` < ``0.2.0`` < ``0.2.0.post1``); a value that is no version number is an error naming the file."""
+    try:
+        return Version(str(saved)) > Version(__version__)
+    except InvalidVersion:
+        raise ModelFolderError(
+            f"{str(config_path)!r} holds mote_version {saved!r}, which is not a version number. Re-save the model "
+            "with mote, or restore the file."
+        ) from None
 
 
 def inspect_folder(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -249,7 +256,7 @@ def inspect_folder(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ModelFolderError(f"Missing weights file {str(weights)!r}.{hint}")
     check_safetensors_header(weights)
     saved = config.get("mote_version")
-    if config.get("model_type") == "mote" and saved and _version_tuple(saved) > _version_tuple(__version__):
+    if config.get("model_type") == "mote" and saved and _newer_than_installed(saved, folder / "config.json"):
         raise ModelFolderError(
             f"{str(folder / 'config.json')!r} was written by mote {saved}, newer than the installed mote "
             f"{__version__}. Upgrade: pip install -U mote-embeddings."
@@ -274,25 +281,24 @@ def _check_modules(folder: Path) -> None:
             )
 
 
-def check_safetensors_header(path: Path) -> None:
-    """Read the safetensors header (8-byte length + JSON) to catch truncated or foreign files early."""
-    size = path.stat().st_size
-    with path.open("rb") as f:
-        head = f.read(8)
-        n = int.from_bytes(head, "little") if len(head) == 8 else -1
-        ok = 0 < n <= size - 8
-        if ok:
-            try:
-                header = json.loads(f.read(n))
-                ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
-                ok = 8 + n + max(ends, default=0) <= size
-            except (ValueError, KeyError, TypeError):
-                ok = False
-    if not ok:
+def check_safetensors_header(path: Path) -> list[str]:
+    """Open ``path`` with safetensors' own reader and return its tensor names; a truncated or foreign file is a
+    :class:`ModelFolderError` naming the file and the fix.
+
+    ``safe_open`` memory-maps the file and reads only the header; it checks the 8-byte header length, the JSON
+    header and that the tensors' byte ranges cover the file exactly: the checks loading makes, done before any
+    tensor is read. Its own error ("Error while deserializing header: ...") names neither the file nor a fix, so
+    it becomes the reason inside ours. OS errors (missing file, a folder, no permission) pass through unchanged.
+    """
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return list(f.keys())
+    except SafetensorError as e:
+        reason = str(e).removeprefix("Error while deserializing header: ")
         raise ModelFolderError(
-            f"Corrupt weights file {str(path)!r}: not a complete safetensors file (truncated or damaged). "
+            f"Corrupt weights file {str(path)!r}: not a complete safetensors file (truncated or damaged: {reason}). "
             "Re-save or re-download the model."
-        )
+        ) from None
 
 
 def update_json(path: Path, update: Callable[[Any], Any]) -> None:

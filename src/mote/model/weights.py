@@ -76,9 +76,7 @@ class LazyStateDict(Mapping[str, Tensor]):
 def _index(folder: Path) -> dict[str, Path]:
     single = folder / WEIGHTS
     if single.is_file():
-        check_safetensors_header(single)
-        with safe_open(str(single), framework="pt") as f:
-            return dict.fromkeys(f.keys(), single)
+        return dict.fromkeys(check_safetensors_header(single), single)  # safe_open's names, or an error naming the file
     index = folder / INDEX
     if index.is_file():
         try:
