@@ -222,3 +222,31 @@ def test_boolean_instructions_mean_the_mote_set_or_none() -> None:
     assert resolve_instructions(False, names) == ({"query": "", "clustering": ""}, "none")
     assert resolve_instructions("auto", names, {"query": "", "document": "d: "}) == (
         {"query": "", "clustering": ""}, "auto: none (the base declares no prompts)")  # empty prompts declare none
+
+
+def test_default_upcycle_of_the_packaged_base_encodes_as_the_base(minilm_dir: Path) -> None:
+    """A freshly up-cycled all-MiniLM-L6-v2 (instructions auto: none for this base) gives the base's embeddings
+    on every task: no prefix it was never trained with costs it points before training."""
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    from mote.model.sentence import encode
+
+    texts = ["A man is playing a guitar.", "how do vaccines work?"]
+    base = SentenceTransformer(str(minilm_dir), device="cpu").encode(texts)
+    moe = upcycle(str(minilm_dir))
+    for task in mote_model(moe).config.tasks.names:
+        np.testing.assert_allclose(encode(moe, texts, task=task), base, atol=1e-5)
+
+
+def test_cli_upcycle_says_when_prefixes_meet_a_base_without_them(tiny_st_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mote.cli import app
+
+    res = CliRunner().invoke(app, ["upcycle", "--base", str(tiny_st_dir), "--out", str(tmp_path / "m"),
+                                   "--instructions", "mote"])
+    assert res.exit_code == 0, res.output
+    assert "never trained with prefixes" in res.output
+    res = CliRunner().invoke(app, ["upcycle", "--base", str(tiny_st_dir), "--out", str(tmp_path / "n")])
+    assert res.exit_code == 0 and "never trained with prefixes" not in res.output
