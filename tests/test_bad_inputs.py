@@ -768,12 +768,17 @@ def test_outputs_get_the_usual_permissions(bad_input_assets: Assets, tmp_path: P
 
     monkeypatch.setattr(io, "UMASK", 0o022)
     mote, texts = bad_input_assets.get("mote"), bad_input_assets.get("texts")
+    encode = ["encode", str(mote), "-i", str(texts), "--task", "query", "--precision", "fp32", "-o"]
     for argv in (["average", str(mote), "--out", str(tmp_path / "avg")],
-                 ["encode", str(mote), "-i", str(texts), "-o", str(tmp_path / "e.npy"), "--task", "query",
-                  "--precision", "fp32"]):
+                 ["upcycle", "--base", str(tmp_path / "avg"), "--out", str(tmp_path / "up")],
+                 [*encode, str(tmp_path / "e.npy")], [*encode, str(tmp_path / "e.jsonl")],
+                 [*encode, str(tmp_path / "e.parquet")]):
         result = runner.invoke(app, argv)
         assert result.exit_code == 0, result.output
-    for path in [tmp_path / "avg", *(tmp_path / "avg").rglob("*"), tmp_path / "e.npy"]:
+    written = [tmp_path / "avg", *(tmp_path / "avg").rglob("*"), tmp_path / "up", *(tmp_path / "up").rglob("*"),
+               *(tmp_path / f"e.{ext}" for ext in ("npy", "jsonl", "parquet"))]
+    assert tmp_path / "up" / "README.md" in written and tmp_path / "up" / "mote_card.json" in written
+    for path in written:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == (0o755 if path.is_dir() else 0o644), (path, oct(mode))
     assert os.access(tmp_path / "avg" / "model.safetensors", os.R_OK)

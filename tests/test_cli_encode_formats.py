@@ -315,6 +315,16 @@ def test_train_data_root_sets_the_config_value(tiny_st_dir: Path, tmp_path: Path
     assert res.exit_code == 0, res.output
     assert seen[1].data.data_root == "from-the-config"
 
+    # evaluation during training reads the same shared data folder unless its own data_root is set
+    res = runner.invoke(app, ["train", str(cfg), "--data-root", "data", "--set", "train.eval.tasks=[STS12]",
+                              "--set", "train.eval.steps=1"])
+    assert res.exit_code == 0, res.output
+    assert seen[2].train.eval.data_root == str((tmp_path / "data").resolve())
+    res = runner.invoke(app, ["train", str(cfg), "--data-root", "data", "--set", "train.eval.tasks=[STS12]",
+                              "--set", "train.eval.steps=1", "--set", "train.eval.data_root=mine"])
+    assert res.exit_code == 0, res.output
+    assert seen[3].train.eval.data_root == "mine"
+
 
 def test_a_missing_data_root_is_refused_before_any_work(tiny_st_dir: Path, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -113,3 +113,39 @@ def test_autoregister_can_be_switched_off(mote_dir: Path) -> None:
     """, env={"MOTE_AUTOREGISTER": "0"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "REFUSED" in proc.stdout
+
+
+def test_importing_transformers_alone_stays_light() -> None:
+    """The start-up hook waits for transformers' Auto classes: a program that only imports transformers (lazy)
+    does not pay for torch or mote; loading through AutoConfig then registers mote."""
+    proc = _fresh("""
+        import sys
+        import transformers
+        print("LIGHT", [m for m in ("torch", "mote.model.hf") if m in sys.modules])
+        from transformers import AutoConfig, CONFIG_MAPPING
+        print("REGISTERED", "mote" in CONFIG_MAPPING)
+    """)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "LIGHT []" in proc.stdout and "REGISTERED True" in proc.stdout, proc.stdout
+
+
+def test_built_wheel_ships_the_startup_hook(tmp_path: Path) -> None:
+    """A regular wheel (what `pip install mote-embeddings` installs) has mote-autoregister.pth at its root, the
+    same line as the source file; the editable install that tests run on is covered by the tests above."""
+    import shutil
+    import zipfile
+
+    repo = Path(__file__).resolve().parents[1]
+    src = tmp_path / "src-copy"
+    src.mkdir()
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy(repo / name, src / name)
+    shutil.copytree(repo / "src", src / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    proc = subprocess.run([sys.executable, "-c", "from setuptools import build_meta as b; "
+                           f"print(b.build_wheel({str(tmp_path / 'dist')!r}))"], cwd=src, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    wheel = next((tmp_path / "dist").glob("*.whl"))
+    with zipfile.ZipFile(wheel) as z:
+        assert z.read("mote-autoregister.pth") == (repo / "src" / "mote-autoregister.pth").read_bytes()
+        assert "mote/_autoload.py" in z.namelist()

@@ -115,6 +115,7 @@ def test_merged_cards_name_method_sources_and_coefficients(tiny_st_dir: Path, tm
                                 parameters={"steps": 2, "batch_size": 4}, probe={"jsonl": str(probe)},
                                 out=str(tmp_path / "sp"), progress=False))
     card = _card(out)
+    assert "# self_positioning merge (experts) of " + str(tiny_st_dir) in card  # the MoTE's base, never None
     assert "method `self_positioning`" in card and "Learned coefficients" in card
     assert "MoteModel" not in card and "mote must be installed" not in card
     assert "not trained yet" not in card

@@ -285,28 +285,53 @@ def test_accelerate_launch_two_cpu_processes(tiny_st_dir: Path, tmp_path: Path) 
     assert ranks[0]["world"] == 2 and ranks[0]["digest"] == ranks[1]["digest"]
 
 
-def test_evaluation_during_training_keeps_the_best_checkpoint(
-    tiny_st_dir: Path, tmp_path: Path, shared_data: Path
-) -> None:
-    """train.eval scores an MTEB task every N steps through sentence-transformers' evaluator hook; with
-    select_best the final model is the checkpoint whose mean score was best (checked against the log)."""
-    from safetensors.torch import load_file
+def test_evaluation_during_training_scores_mteb_tasks(tiny_st_dir: Path, tmp_path: Path, shared_data: Path) -> None:
+    """train.eval scores an MTEB task every N steps through sentence-transformers' evaluator hook: the scores
+    reach the summary, the log and the card, and equal what `mote evaluate` gives the saved checkpoint."""
+    from mote.evaluate import evaluate
 
-    from mote.model.weights import weights_dir
-
-    cfg = config(tiny_st_dir, tmp_path / "run", max_steps=6, save_steps=3, save_total_limit=1, learning_rate=5e-3,
-                 eval={"tasks": ["STSBenchmark"], "steps": 3, "data_root": str(shared_data)})
+    cfg = config(tiny_st_dir, tmp_path / "run", max_steps=4, save_steps=4, learning_rate=5e-3,
+                 eval={"tasks": ["STSBenchmark"], "steps": 4, "data_root": str(shared_data), "select_best": False})
     summary = train(cfg, synthetic_datasets(n=32))
     rows = summary["evaluations"]
-    assert [r["step"] for r in rows] == [3, 6]
-    assert all(r["mean"] == r["STSBenchmark"] for r in rows)
-    best = max(rows, key=lambda r: r["mean"])  # the reference: the log's own best row
-    assert summary["best_checkpoint"].endswith(f"checkpoint-{best['step']}")
-    final = load_file(weights_dir(tmp_path / "run" / "final") / "model.safetensors")
-    chosen = load_file(weights_dir(tmp_path / "run" / f"checkpoint-{best['step']}") / "model.safetensors")
-    assert final.keys() == chosen.keys() and all(torch.equal(final[k], chosen[k]) for k in final)
+    assert [r["step"] for r in rows] == [4] and rows[0]["mean"] == rows[0]["STSBenchmark"]
+    # the reference: mote evaluate on the saved final model, fp32, at the training length the evaluator saw
+    model = load(tmp_path / "run" / "final")
+    model.max_seq_length = 32
+    model.save(str(tmp_path / "at-32"))
+    ref = evaluate(tmp_path / "at-32", "extended", tasks=["STSBenchmark"], data_root=shared_data, precision="fp32",
+                   cache_dir=None)
+    assert abs(ref["tasks"]["STSBenchmark"]["score"] - rows[0]["STSBenchmark"]) < 0.01
     card = (tmp_path / "run" / "final" / "README.md").read_text(encoding="utf-8")
-    assert "### Evaluation (mote evaluate" in card and f"| STSBenchmark | {best['STSBenchmark']:.2f} |" in card
+    assert "### Evaluation (mote evaluate" in card and f"| STSBenchmark | {rows[0]['STSBenchmark']:.2f} |" in card
+
+
+def test_select_best_keeps_the_best_checkpoint_not_the_last(tiny_st_dir: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """With select_best, the final model is the checkpoint whose mean score was best (here the first one)."""
+    from types import SimpleNamespace
+
+    from safetensors.torch import load_file
+
+    import mote.evaluate.run
+    from mote.model.weights import weights_dir
+
+    scores = iter([80.0, 50.0])  # step 3 best, step 6 worse
+    monkeypatch.setattr(mote.evaluate.run, "run_task",
+                        lambda *a, **k: (SimpleNamespace(score=next(scores)), None, None))
+    (tmp_path / "data" / "stsbenchmark").mkdir(parents=True)
+    cfg = config(tiny_st_dir, tmp_path / "run", max_steps=6, save_steps=3, save_total_limit=2, learning_rate=5e-3,
+                 eval={"tasks": ["STSBenchmark"], "steps": 3, "data_root": str(tmp_path / "data")})
+    summary = train(cfg, synthetic_datasets(n=32))
+    assert [(r["step"], r["mean"]) for r in summary["evaluations"]] == [(3, 80.0), (6, 50.0)]
+    assert summary["best_checkpoint"] == str(tmp_path / "run" / "checkpoint-3")
+    final = load_file(weights_dir(tmp_path / "run" / "final") / "model.safetensors")
+    best = load_file(weights_dir(tmp_path / "run" / "checkpoint-3") / "model.safetensors")
+    last = load_file(weights_dir(tmp_path / "run" / "checkpoint-6") / "model.safetensors")
+    assert all(torch.equal(final[k], best[k]) for k in final)
+    assert not all(torch.equal(final[k], last[k]) for k in final)
+    state = json.loads((tmp_path / "run" / "checkpoint-6" / "trainer_state.json").read_text())
+    assert state["best_model_checkpoint"] == str(tmp_path / "run" / "checkpoint-3")  # not the staging path
 
 
 def test_report_to_tensorboard_writes_event_files(tiny_st_dir: Path, tmp_path: Path) -> None:

@@ -239,14 +239,14 @@ def test_default_upcycle_of_the_packaged_base_encodes_as_the_base(minilm_dir: Pa
         np.testing.assert_allclose(encode(moe, texts, task=task), base, atol=1e-5)
 
 
-def test_cli_upcycle_says_when_prefixes_meet_a_base_without_them(tiny_st_dir: Path, tmp_path: Path) -> None:
-    from typer.testing import CliRunner
-
-    from mote.cli import app
-
-    res = CliRunner().invoke(app, ["upcycle", "--base", str(tiny_st_dir), "--out", str(tmp_path / "m"),
-                                   "--instructions", "mote"])
-    assert res.exit_code == 0, res.output
-    assert "never trained with prefixes" in res.output
-    res = CliRunner().invoke(app, ["upcycle", "--base", str(tiny_st_dir), "--out", str(tmp_path / "n")])
-    assert res.exit_code == 0 and "never trained with prefixes" not in res.output
+def test_upcycle_warns_when_prefixes_meet_a_base_without_them(tiny_st_dir: Path, tmp_path: Path,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """The base declares no prompts: prefixes it never saw cost points until training, and mote says so."""
+    with caplog.at_level("WARNING", logger="mote"):
+        upcycle(str(tiny_st_dir), instructions="mote")
+    assert "never trained with prefixes" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mote"):
+        upcycle(str(tiny_st_dir))  # auto: no prefixes, nothing to say
+        upcycle(str(_declare_prompts(tiny_st_dir, {"query": "query: "})), instructions="mote")  # a prompted base
+    assert "never trained with prefixes" not in caplog.text

@@ -1,4 +1,4 @@
-"""Register mote's architecture with transformers as soon as transformers (or sentence-transformers) is imported.
+"""Register mote's architecture with transformers as soon as its Auto classes (or sentence-transformers) load.
 
 Why: a saved MoTE folder is a plain sentence-transformers folder whose ``config.json`` says
 ``model_type="mote"``. transformers finds a model type only in its own table or through remote code, and
@@ -12,10 +12,11 @@ moment the user's program imports those libraries:
   ``SentenceTransformer("path/to/mote-model")`` works where mote is installed but never imported.
   ``MOTE_AUTOREGISTER=0`` switches that off (then ``import mote`` first, as with any plug-in).
 
-The hook is a meta-path finder that wraps the loader of ``transformers`` and ``sentence_transformers``:
-after the real module has executed, mote registers (once). If either library is already imported,
-:func:`install` registers at once. A failure to register is logged, never raised: importing transformers
-must not break because of mote.
+The hook is a meta-path finder that wraps the loader of transformers' Auto-class configuration module and of
+``sentence_transformers``: after the real module has executed, mote registers (once). ``import transformers``
+alone (lazy, no torch) triggers nothing, so programs that never load a model pay nothing. If those modules
+are already imported, :func:`install` registers at once. A failure to register is logged, never raised:
+importing transformers must not break because of mote.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ if TYPE_CHECKING:
     from types import ModuleType
     from typing import Any
 
-WATCHED = ("transformers", "sentence_transformers")
+# transformers' Auto-class configuration module, not the package: ``import transformers`` alone is lazy and cheap,
+# and must stay so for programs that never load a model; registering needs torch, which AutoConfig's users load
+AUTO = "transformers.models.auto.configuration_auto"
+WATCHED = (AUTO, "sentence_transformers")
 _state = {"auto": False, "encode": False}
 
 
@@ -42,18 +46,18 @@ def ready(name: str) -> bool:
 
 
 def register_now() -> None:
-    """Register what can be registered now: the Auto classes once transformers is ready, the encode hook
+    """Register what can be registered now: the Auto classes once transformers' Auto classes are, the encode hook
     once sentence-transformers is (importing it while it is half-initialised would fail). Idempotent: two
     threads importing transformers at once register twice, harmlessly."""
     if "mote.model.hf" in sys.modules and not ready("mote.model.hf"):
         return  # mote.model.hf is importing transformers itself; it registers when it is done
     try:
-        if not _state["auto"] and ready("transformers"):
+        if not _state["auto"] and ready(AUTO):
             from mote.model import hf
 
             hf.register_auto_classes()
             _state["auto"] = True
-        if not _state["encode"] and ready("sentence_transformers") and ready("transformers"):
+        if not _state["encode"] and ready("sentence_transformers") and ready(AUTO):
             from mote.model import hf
 
             hf.install_encode_hook()

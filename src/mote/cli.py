@@ -171,11 +171,6 @@ def upcycle(
     except USER_ERRORS as e:
         _fail(e)
     typer.echo(f"Up-cycled {base} -> {out} (instructions: {account}{'; overrides' if instruction else ''})")
-    if any(t.instruction for t in task_set.tasks) and not any((declared_prompts(resolve_model(base)) or {}).values()):
-        typer.echo("note: this base declares no prompts, so it was probably never trained with prefixes: until the "
-                   "model is trained, the prefixes lower its scores (all-MiniLM-L6-v2 lost 1.4 points on STS "
-                   "Benchmark and 11.5 on WikiQA with the `mote` set). --instructions auto (the default) adds none; "
-                   "see docs/training.md, \"Instruction sets\".")
     typer.echo(info(model, out).as_text())
 
 
@@ -441,6 +436,9 @@ def train(
         extra = _runtime_overrides(precision, device, precision_keys=["train.precision"], device_key="train.device")
         extra += _path_overrides(_data_root(data_root), ["data.data_root"])
         cfg = load_config(config, [*(set_ or []), *extra])
+        if data_root is not None and cfg.train.eval is not None and cfg.train.eval.data_root is None:
+            # the evaluation datasets live in the same shared data folder as the training sources
+            cfg.train.eval.data_root = cfg.data.data_root
     except USER_ERRORS as e:
         _fail(e)
     try:

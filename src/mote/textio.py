@@ -52,13 +52,16 @@ def read_inputs(path: str | Path, field: str = "text", skip_empty: bool = False)
 
     An empty (or whitespace-only) input is an error naming the file and its lines, since dropping it would shift
     every later row against the lines; ``skip_empty=True`` drops such inputs instead (``Inputs.lines`` keeps each
-    input's line). Blank lines between JSONL objects are no rows and are skipped. Errors name the file and line.
+    input's line). Blank lines between JSONL objects, and at the end of any file, are no rows and are skipped.
+    Errors name the file and line.
     """
     path = Path(path)
     if not path.is_file():
         raise missing("Input file", path)
     lines = split_lines(read_utf8(path, "Input file"))
     jsonl = path.suffix.lower() in {".jsonl", ".json"}
+    while lines and not lines[-1].strip():  # blank lines at the very end are no rows: rows still follow lines 1..n
+        lines.pop()
     texts: list[str] = []
     numbers: list[int] = []
     empty: list[int] = []

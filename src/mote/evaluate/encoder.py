@@ -25,7 +25,7 @@ from typing_extensions import Unpack
 
 from mote.evaluate.cache import EmbeddingCache, fingerprint_model
 from mote.evaluate.route import Route, Router
-from mote.runtime import setup
+from mote.runtime import resolve, setup
 from mote.tasks import TaskSet
 
 logger = logging.getLogger(__name__)
@@ -54,10 +54,13 @@ class MoteEncoder(AbsEncoder):
         device: str = "auto",
         batch_size: int = 64,
         show_progress_bar: bool = False,
+        in_place: bool = False,
     ) -> None:
-        self.runtime = setup(precision, device, what="evaluate")
+        # in_place: a model in training stays where the trainer put it (its device, threads and rank); only the
+        # precision applies
+        self.runtime = resolve(precision, model.device.type) if in_place else setup(precision, device, what="evaluate")
         self.show_progress_bar = show_progress_bar  # sentence-transformers' bar over each encoding's batches
-        self.model = model.to(self.runtime.device)
+        self.model = model if in_place else model.to(self.runtime.device)
         self.router = Router.for_model(model, task_set)
         # hashing the weights costs a pass over them: only needed when caching without a folder fingerprint
         self.fingerprint = fingerprint or (fingerprint_model(model) if cache_dir is not None else "in-memory")

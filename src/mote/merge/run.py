@@ -330,10 +330,11 @@ def _write_card(folder: Path, cfg: MergeConfig, report: Mapping[str, Any]) -> No
     model = SentenceTransformer(str(folder), device="cpu")
     if cfg.mote_model is not None:
         sources = [f"the task experts of the MoTE model {cfg.mote_model}"]
-        base = cfg.base
+        mote_config = read_json(weights_dir(Path(resolve_model(cfg.mote_model))) / "config.json")
+        base = display_name(cfg.base or mote_config.get("base_model")) or "its base"
     else:
         sources = [f"base: {display_name(cfg.base)}", *[f"fine-tune: {m}" for m in cfg.models or []]]
-        base = display_name(cfg.base)
+        base = display_name(cfg.base) or "its base"
     learned = report.get("learned") or {}
     facts = card_facts(
         model, kind="merged", method=f"model merging, method `{cfg.method}`", sources=sources,

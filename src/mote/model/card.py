@@ -11,7 +11,7 @@ for MoTE models) and the facts of what mote did; the save then renders sentence-
   parameters, how to route (``encode(task=...)``, ``encode_query``), that mote must be installed;
 * dense models made by mote (Expert Averaging, merges, joint/separate training): the method, its sources and
   weights or learned coefficients, and that plain sentence-transformers loads them;
-* training data and budget, and evaluation results, when known.
+* training data and budget, and the scores of evaluation during training (``train.eval``) when it ran.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from sentence_transformers.sentence_transformer.model_card import SentenceTransf
 
 SECTION_START = "<!-- mote:start -->"
 SECTION_END = "<!-- mote:end -->"
-FACTS_FILE = "mote_card.json"  # the facts, beside the card: a later save (training, merging) extends them
+FACTS_FILE = "mote_card.json"  # the facts the card was made from, machine-readable, beside it
 
 INSTALL = "pip install mote-embeddings"
 
@@ -137,8 +137,6 @@ def mote_section(facts: Mapping[str, Any]) -> str:
             *[f"| `{t['name']}` | {i} | {_code(t.get('instruction'))} |" for i, t in enumerate(tasks)],
             "",
         ]
-        if facts.get("instructions"):
-            out += [f"Instruction set: {facts['instructions']}.", ""]
         if not facts.get("training"):
             out += [
                 "This model is **up-cycled and not trained yet**: every expert is a copy of the base's FFN, so each "
@@ -207,18 +205,6 @@ def add_mote_section(folder: str | os.PathLike[str], facts: Mapping[str, Any]) -
     text = text[:anchor] + section + text[anchor:] if anchor >= 0 else text.rstrip("\n") + "\n\n" + section
     readme.write_text(text, encoding="utf-8")
     (Path(folder) / FACTS_FILE).write_text(json.dumps(dict(facts), indent=2, default=str) + "\n", encoding="utf-8")
-
-
-def read_facts(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """The card facts saved with a model folder (empty when it has none)."""
-    path = Path(folder) / FACTS_FILE
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def write_card(model: Any, folder: str | os.PathLike[str], facts: Mapping[str, Any],

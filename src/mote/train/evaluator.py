@@ -51,10 +51,10 @@ class MtebEvaluator(BaseEvaluator):  # type: ignore[misc]
         from mote.evaluate.run import run_task
 
         was_training = model.training
-        device = str(next(model.parameters()).device)
-        # fp32 scores (as the report's): under the trainer's bf16 autocast too, the encoder sets its own precision
-        encoder = MoteEncoder(model, name="in-training", cache_dir=None, precision="fp32", device=device,
-                              batch_size=self.batch_size)
+        # fp32 scores (as the report's): under the trainer's bf16 autocast too, the encoder sets its own precision;
+        # the model stays on the device (and rank) the trainer put it on
+        encoder = MoteEncoder(model, name="in-training", cache_dir=None, precision="fp32", batch_size=self.batch_size,
+                              in_place=True)
         scores: dict[str, float] = {}
         try:
             for defn in self.defs:
