@@ -7,9 +7,10 @@ from collections import Counter
 import pytest
 import torch
 
-from mote.data import COLUMNS, Example, LabelledTexts, Pairs, false_negative_mask, to_dataset
+from mote.data import COLUMNS, Example, LabelledTexts, Pairs, to_dataset
 from mote.data.cleaning import clean_labelled, clean_pairs, normalise
 from mote.data.contrastive import finish_pairs, from_labelled
+from mote.losses.masking import false_negative_mask
 
 
 def test_false_negative_mask_hand_example() -> None:

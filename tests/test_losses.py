@@ -281,3 +281,50 @@ def test_training_runs_with_per_candidate_labels(tiny_st_dir: Any, tmp_path: Any
                  tasks={"classification": {"hard_negatives": 1}})
     summary = train(cfg, {"labels": Dataset.from_dict(rows)})
     assert summary["steps"] == 2 and math.isfinite(summary["train_loss"])
+
+
+def naive_cosent(a: list[list[float]], b: list[list[float]], scores: list[float], scale: float) -> float:
+    """CoSENT by its definition (Su 2022): log(1 + sum over pairs (i, j) with s_i > s_j of
+    exp(scale * (cos_j - cos_i))), written independently of sentence-transformers."""
+    def cos(u: list[float], v: list[float]) -> float:
+        return sum(x * y for x, y in zip(u, v, strict=True)) / math.sqrt(sum(x * x for x in u) * sum(y * y for y in v))
+
+    c = [cos(u, v) for u, v in zip(a, b, strict=True)]
+    terms = [math.exp(scale * (c[j] - c[i])) for i in range(len(c)) for j in range(len(c)) if scores[i] > scores[j]]
+    return math.log(1.0 + sum(terms))
+
+
+@pytest.mark.parametrize("name", ["cosent", "angle"])
+def test_scored_losses_take_gradient_caching(name: str) -> None:
+    """train.mini_batch_size reaches the scored-pair losses too (it was dropped without a word): the cached loss
+    and its gradients equal the plain ones."""
+    torch.manual_seed(0)
+    feats = [{"input_ids": torch.randn(8, 6)} for _ in range(2)]
+    scores = torch.tensor([0.9, 0.1, 0.5, 0.7, 0.3, 0.2, 0.8, 0.4])
+    runs = []
+    for mini in (None, 3):
+        torch.manual_seed(1)
+        model = _Toy()
+        loss = get_loss(name, model, temperature=0.05, mini_batch_size=mini)
+        assert loss.uses_gradient_cache == bool(mini)
+        value = loss(feats, scores)
+        value.backward()
+        runs.append((float(value.detach()), model.lin.weight.grad.clone()))
+    assert abs(runs[0][0] - runs[1][0]) < 1e-5
+    torch.testing.assert_close(runs[0][1], runs[1][1], atol=1e-5, rtol=1e-4)
+    if name == "cosent":  # the value against the definition
+        with torch.no_grad():
+            torch.manual_seed(1)
+            toy = _Toy()
+            a, b = (toy(f)["sentence_embedding"].double().tolist() for f in feats)
+        assert abs(runs[1][0] - naive_cosent(a, b, scores.tolist(), 20.0)) < 1e-4
+
+
+def test_every_loss_is_a_class_with_its_declared_inputs() -> None:
+    from mote.losses import LOSSES, SCORED_LOSSES
+
+    assert SCORED_LOSSES == {n for n, cls in LOSSES.items() if cls.takes_scores} == {"cosent", "angle"}
+    for name, cls in LOSSES.items():
+        assert isinstance(cls, type) and cls.name == name
+        with pytest.raises(TypeError):  # no silently swallowed settings
+            cls(_Toy(), temperature=0.05, not_a_setting=1)

@@ -4,7 +4,6 @@ Public API::
 
     datasets = load_recipe("recipes/shared-small.yaml", overrides=None, data_root=None)  # {name: Dataset}
     datasets.report.format()                     # what each leakage rule / cleaning step removed
-    false_negative_mask(labels)                  # (B, B) bool mask of same-label in-batch candidates
 
 Dataset columns: ``anchor``, ``positive``, optional ``negatives`` (list), ``score`` or ``label``, and the
 routes ``task``, ``anchor_task``, ``positive_task``, ``dataset``.
@@ -13,7 +12,6 @@ routes ``task``, ``anchor_task``, ``positive_task``, ``dataset``.
 from __future__ import annotations
 
 from mote.data.examples import COLUMNS, Example, LabelledTexts, Pairs, to_dataset
-from mote.data.masking import false_negative_mask
 from mote.data.recipe import Recipe, RecipeDatasets, build_recipe, load_recipe, read_recipe
 from mote.data.sources import SOURCES, DataFormatError, get_source
 
@@ -27,7 +25,6 @@ __all__ = [
     "Recipe",
     "RecipeDatasets",
     "build_recipe",
-    "false_negative_mask",
     "get_source",
     "load_recipe",
     "read_recipe",

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from sentence_transformers.base.losses.gradcache import CachedLossMixin
 from torch import Tensor, nn
 
-from mote.data.masking import UNKNOWN, candidate_mask
+from mote.losses.masking import UNKNOWN, candidate_mask
 
 
 def info_nce_from_embeddings(
@@ -85,6 +85,9 @@ class InfoNCELoss(nn.Module, CachedLossMixin):
     contrastive batch is not limited by memory; results equal the uncached loss.
     Labels: see the module docstring; float labels (scores) are ignored.
     """
+
+    name = "infonce"
+    takes_scores = False  # (anchor, positive, *negatives) rows; scored pairs take cosent or angle
 
     def __init__(
         self,

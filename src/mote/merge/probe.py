@@ -36,8 +36,8 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from mote._errors import unknown_name
-from mote.data.masking import UNKNOWN
 from mote.losses import LOSSES, SCORED_LOSSES, get_loss
+from mote.losses.masking import UNKNOWN
 from mote.model.io import missing
 from mote.textio import read_utf8
 

@@ -23,8 +23,8 @@ from typing import Any
 from datasets import Dataset
 from torch import nn
 
-from mote.data.masking import UNKNOWN, negative_label_lookup
-from mote.losses import SCORED_LOSSES, get_loss
+from mote.losses import SCORED_LOSSES, WeightedLoss, get_loss
+from mote.losses.masking import UNKNOWN, negative_label_lookup
 from mote.tasks import TaskSet
 from mote.train.config import TrainConfig
 
@@ -202,18 +202,3 @@ def _add_mixed(
     )
     prepared.task_of[MIXED] = MIXED
     prepared.weights[MIXED] = 1.0
-
-
-class WeightedLoss(nn.Module):
-    """Scales a (non-cached) loss by the task's loss weight."""
-
-    def __init__(self, loss: nn.Module, weight: float) -> None:
-        super().__init__()
-        if getattr(loss, "uses_gradient_cache", False):
-            raise ValueError("Task loss weights are not supported together with gradient caching (mini_batch_size).")
-        self.loss = loss
-        self.weight = weight
-        self.model = getattr(loss, "model", None)
-
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        return self.weight * self.loss(*args, **kwargs)
