@@ -12,9 +12,11 @@ moment the user's program imports those libraries:
   ``SentenceTransformer("path/to/mote-model")`` works where mote is installed but never imported.
   ``MOTE_AUTOREGISTER=0`` switches that off (then ``import mote`` first, as with any plug-in).
 
-The hook is a meta-path finder that wraps the loader of transformers' Auto-class configuration module and of
-``sentence_transformers``: after the real module has executed, mote registers (once). ``import transformers``
-alone (lazy, no torch) triggers nothing, so programs that never load a model pay nothing. If those modules
+The hook is a meta-path finder that wraps the loaders of transformers' and sentence-transformers' modules:
+once transformers' Auto-class configuration module has loaded and no transformers module is still executing
+(registering imports its model classes, which fails while one is half-initialised), mote registers the Auto
+classes; once sentence-transformers has loaded, the encode hook. ``import transformers`` alone (lazy, no torch)
+triggers nothing, so programs that never load a model pay nothing. If those modules
 are already imported, :func:`install` registers at once. A failure to register is logged, never raised:
 importing transformers must not break because of mote.
 """
@@ -35,8 +37,15 @@ if TYPE_CHECKING:
 # transformers' Auto-class configuration module, not the package: ``import transformers`` alone is lazy and cheap,
 # and must stay so for programs that never load a model; registering needs torch, which AutoConfig's users load
 AUTO = "transformers.models.auto.configuration_auto"
-WATCHED = (AUTO, "sentence_transformers")
+LIBRARIES = ("transformers", "sentence_transformers")
 _state = {"auto": False, "encode": False}
+# modules of each library executing right now (through the hook): registering imports transformers' model
+# classes, which fails while one of its modules is half-initialised, so it waits until none is
+_depth = dict.fromkeys(LIBRARIES, 0)
+
+
+def _library(fullname: str) -> str | None:
+    return next((lib for lib in LIBRARIES if fullname == lib or fullname.startswith(lib + ".")), None)
 
 
 def ready(name: str) -> bool:
@@ -51,13 +60,16 @@ def register_now() -> None:
     threads importing transformers at once register twice, harmlessly."""
     if "mote.model.hf" in sys.modules and not ready("mote.model.hf"):
         return  # mote.model.hf is importing transformers itself; it registers when it is done
+    if _depth["transformers"]:
+        return  # a transformers module is still executing: the outermost one calls this again when done
     try:
         if not _state["auto"] and ready(AUTO):
             from mote.model import hf
 
             hf.register_auto_classes()
             _state["auto"] = True
-        if not _state["encode"] and ready("sentence_transformers") and ready(AUTO):
+        if not _state["encode"] and not _depth["sentence_transformers"] and ready("sentence_transformers") \
+                and ready(AUTO):
             from mote.model import hf
 
             hf.install_encode_hook()
@@ -73,15 +85,20 @@ def register_now() -> None:
 class _RegisterAfterExec:
     """Delegates to the real loader; registers mote once the module has executed."""
 
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: Any, library: str) -> None:
         self._loader = loader
+        self._library = library
 
     def create_module(self, spec: ModuleSpec) -> ModuleType | None:
         create = getattr(self._loader, "create_module", None)
         return create(spec) if create is not None else None
 
     def exec_module(self, module: ModuleType) -> None:
-        self._loader.exec_module(module)
+        _depth[self._library] += 1
+        try:
+            self._loader.exec_module(module)
+        finally:
+            _depth[self._library] -= 1
         # sys.modules may now hold a lazy module replacing ``module`` (transformers does this); either way the
         # import statement that got here has finished executing the package's __init__
         spec = getattr(sys.modules.get(module.__name__), "__spec__", None)
@@ -96,7 +113,8 @@ class _RegisterAfterExec:
 class _Finder:
     def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
                   ) -> ModuleSpec | None:
-        if fullname not in WATCHED:
+        library = _library(fullname)
+        if library is None:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -104,7 +122,7 @@ class _Finder:
             spec = finder.find_spec(fullname, path, target)
             if spec is not None:
                 if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _RegisterAfterExec(spec.loader)  # type: ignore[assignment]
+                    spec.loader = _RegisterAfterExec(spec.loader, library)  # type: ignore[assignment]
                 return spec
         return None
 

@@ -544,11 +544,11 @@ def merge(
 
 def _check_probe(cfg: Any, probe: Path) -> Any:
     """``cfg`` when its method learns from the --probe file and that file exists."""
-    from mote.merge.config import PROBE_METHODS
+    from mote.merge.registry import get_method, probe_methods
 
-    if cfg.method not in PROBE_METHODS:
+    if not get_method(cfg.method).needs_probe:
         raise ValueError(f"--probe {str(probe)!r}: method {cfg.method!r} learns from no examples; a probe is for "
-                         f"{', '.join(PROBE_METHODS)}. Drop --probe, or choose one of those (--set method=...).")
+                         f"{', '.join(probe_methods())}. Drop --probe, or choose one of those (--set method=...).")
     if not probe.is_file():
         raise FileNotFoundError(f"--probe {str(probe)!r} does not exist or is not a file. Give the path of a JSONL "
                                 'file of {"anchor", "positive", "task"} rows.')

@@ -12,7 +12,16 @@ from __future__ import annotations
 from mote.merge.config import MergeConfig, ProbeConfig, load_merge_config
 from mote.merge.engine import merge_state_dicts
 from mote.merge.experts import ExpertMergeResult, expert_origin, merge_experts, split_experts
-from mote.merge.registry import MergeMethod, available_methods, get_method, merge_method
+from mote.merge.mergekit_config import from_mergekit, is_mergekit_config
+from mote.merge.registry import (
+    LearnedMethod,
+    MergeMethod,
+    available_methods,
+    get_method,
+    learned_method,
+    merge_method,
+    probe_methods,
+)
 from mote.merge.run import merge_models, run_merge
 from mote.merge.self_positioning import SelfPositioningOptions, SelfPositioningResult, self_position
 from mote.merge.task_vector import (
@@ -26,6 +35,7 @@ from mote.merge.task_vector import (
 __all__ = [
     "ExpertMergeResult",
     "IncompatibleModelsError",
+    "LearnedMethod",
     "MergeConfig",
     "MergeMethod",
     "ProbeConfig",
@@ -35,13 +45,17 @@ __all__ = [
     "available_methods",
     "check_compatible",
     "expert_origin",
+    "from_mergekit",
     "get_method",
     "is_mergeable",
+    "is_mergekit_config",
+    "learned_method",
     "load_merge_config",
     "merge_experts",
     "merge_method",
     "merge_models",
     "merge_state_dicts",
+    "probe_methods",
     "run_merge",
     "self_position",
     "split_experts",

@@ -30,11 +30,7 @@ from mote._yaml import read_yaml_mapping
 from mote.merge.mergekit_config import from_mergekit, is_mergekit_config
 from mote.merge.probe import ProbeTaskSettings
 from mote.merge.registry import available_methods, get_method
-from mote.merge.self_positioning import SelfPositioningOptions
 from mote.runtime import DeviceName, Precision
-
-SELF_POSITIONING = "self_positioning"
-PROBE_METHODS = (SELF_POSITIONING, "fisher", "regmean")
 
 
 class ProbeConfig(BaseModel):
@@ -76,9 +72,10 @@ class MergeConfig(BaseModel):
         description="Task of each entry of `models`: fisher/regmean measure model i on its task's probe examples "
         "(default: on all of them).",
     )
-    method: str = Field(..., description=f"Merge method: a registered one or {SELF_POSITIONING!r}.")
+    method: str = Field(..., description="Merge method: a registered one (mote.merge.available_methods()).")
     parameters: dict[str, Any] = Field(default_factory=dict, description="The method's parameters.")
-    probe: ProbeConfig | None = Field(default=None, description=f"Probe set; required by {', '.join(PROBE_METHODS)}.")
+    probe: ProbeConfig | None = Field(default=None, description="Probe set; required by the methods that learn from "
+                                      "examples (statistics or a learned fit: mote.merge.probe_methods()).")
     out: str = Field(..., description="Output folder: a dense sentence-transformers model + merge_report.json.")
     device: DeviceName = Field(
         default="auto",
@@ -106,23 +103,18 @@ class MergeConfig(BaseModel):
         elif self.model_tasks is not None:
             raise ValueError("`model_tasks` is for `models`; a MoTE model's experts already know their tasks.")
         self._check_method()
-        if self.method in PROBE_METHODS and self.probe is None:
+        if get_method(self.method).needs_probe and self.probe is None:
             raise ValueError(f"Method {self.method!r} learns from examples: add probe: {{jsonl: PATH, size: 256}}.")
         return self
 
     def _check_method(self) -> None:
-        known = [*available_methods(), SELF_POSITIONING]
+        known = available_methods()
         if self.method not in known:
             raise unknown_name("merge method", self.method, known)
         try:
-            if self.method == SELF_POSITIONING:
-                SelfPositioningOptions(**self.parameters)
-            else:
-                get_method(self.method).validate(self.parameters, self.n_models())
+            get_method(self.method).validate(self.parameters, self.n_models())
         except ValidationError as e:
-            root = SelfPositioningOptions if self.method == SELF_POSITIONING else None
-            raise ValueError(f"parameters of {self.method}:\n"
-                             f"{validation_message(e, root) if root else e}") from None
+            raise ValueError(f"parameters of {self.method}:\n{e}") from None
         except TypeError as e:
             raise ValueError(str(e)) from None
 

@@ -25,15 +25,12 @@ from torch import Tensor, nn
 from mote.merge.engine import merge_state_dicts
 from mote.merge.linear import linear
 from mote.merge.probe import ProbeExample, backbone, check_probe, module_prefix
-from mote.merge.registry import MergeMethod, get_method
-from mote.merge.self_positioning import SelfPositioningOptions, self_position
+from mote.merge.registry import LearnedMethod, MergeMethod, get_method
 from mote.merge.stats import diagonal_fisher, gram_matrices
 from mote.model.hf import MoteModel
 from mote.model.resolve import resolve_model
 from mote.model.sentence import average, mote_model
 from mote.model.weights import LazyStateDict
-
-SELF_POSITIONING = "self_positioning"
 
 
 @dataclass
@@ -111,24 +108,25 @@ def merge_experts(
 ) -> ExpertMergeResult:
     """Fold a MoTE model's experts into a dense sentence-transformers model with ``method``.
 
-    ``method``: a registered method name or ``"self_positioning"``; ``parameters`` as in a merge config
-    (validated here; ``weights`` are per task). ``probe``: examples for self_positioning, fisher and
-    regmean. ``base_ref`` overrides the MoTE config's ``base_model`` as the origin. ``model`` is unchanged.
+    ``method``: a registered method name (per tensor, or learned such as ``"self_positioning"``);
+    ``parameters`` as in a merge config (validated here; ``weights`` are per task). ``probe``: examples for
+    the methods that need one (learned, fisher, regmean). ``base_ref`` overrides the MoTE config's
+    ``base_model`` as the origin. ``model`` is unchanged.
     """
     moe = mote_model(model)
     banks = split_experts(moe)
     params = dict(parameters or {})
-    spec = None if method == SELF_POSITIONING else get_method(method)
-    kwargs = spec.validate(params, len(banks.tasks)) if spec else {}
-    options = SelfPositioningOptions(**params) if spec is None else None
+    spec = get_method(method)
+    checked = spec.validate(params, len(banks.tasks))  # keyword arguments, or a learned method's options
     origin, origin_note = expert_origin(banks, base_ref or moe.config.base_model)
     dense = _dense_skeleton(model)
     report: dict[str, Any] = {"tasks": banks.tasks, "origin": origin_note, "expert_tensors": banks.ffn_names}
-    if spec is None:
-        ffn = _self_position(dense, banks, origin, probe, options, report)
+    if isinstance(spec, LearnedMethod):
+        ffn = _learned(spec, dense, banks, origin, probe, checked, report)
     else:
         stats = _expert_stats(model, moe, banks, spec, probe) if spec.stats else None
-        ffn, _ = merge_state_dicts(spec, kwargs, banks.experts, origin, banks.ffn_names, stats)
+        assert isinstance(checked, dict)
+        ffn, _ = merge_state_dicts(spec, checked, banks.experts, origin, banks.ffn_names, stats)
     backbone(dense).load_state_dict({**banks.shared, **ffn}, strict=True)
     return ExpertMergeResult(dense.to("cpu"), report)
 
@@ -150,15 +148,16 @@ def _dense_skeleton(model: SentenceTransformer) -> SentenceTransformer:
     return average(proxy).to(device)
 
 
-def _self_position(
-    dense: SentenceTransformer, banks: ExpertBanks, origin: Mapping[str, Tensor],
-    probe: Sequence[ProbeExample] | None, options: SelfPositioningOptions | None, report: dict[str, Any],
+def _learned(
+    spec: LearnedMethod, dense: SentenceTransformer, banks: ExpertBanks, origin: Mapping[str, Tensor],
+    probe: Sequence[ProbeExample] | None, options: Any, report: dict[str, Any],
 ) -> dict[str, Tensor]:
+    """A learned method over the experts' task vectors (expert minus origin), fitted through the dense skeleton."""
     vectors = {n: torch.stack([e[n].float() - origin[n].float() for e in banks.experts]) for n in banks.ffn_names}
     base = {n: origin[n].to(banks.experts[0][n].dtype) for n in banks.ffn_names}
-    result = self_position(dense, base, vectors, probe or [], options, module_prefix(dense, backbone(dense)))
-    report["self_positioning"] = result.report()
-    return result.state
+    result = spec.fn(dense, base, vectors, probe or [], options, module_prefix(dense, backbone(dense)))
+    report[spec.name] = result.report()
+    return dict(result.state)
 
 
 def _expert_stats(

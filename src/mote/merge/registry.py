@@ -1,4 +1,16 @@
-"""The merge-method registry: ``@merge_method`` on a typed, pure per-tensor function.
+"""The merge-method registry: one interface for every method, each declaring what it needs.
+
+Two kinds, one registry (``get_method``, ``available_methods``) and one ``validate``:
+
+* per-tensor methods (``@merge_method``): a typed, pure function of the same tensor from N models (linear,
+  task arithmetic, TIES, DARE, SLERP), optionally with per-model statistics measured on a probe set
+  (``stats="fisher"`` / ``"gram"``: Fisher, RegMean);
+* learned whole-model methods (``@learned_method``): fitted on a probe set over the whole model (Self
+  Positioning), with a pydantic options model as their parameters.
+
+Each method declares ``needs_base``, ``stats`` and ``needs_probe``; the engines (:mod:`mote.merge.run` for
+fine-tunes, :mod:`mote.merge.experts` for a MoTE model's experts) provide what it declares. Adding a method
+touches one file (plus its test): the registration lives beside the function.
 
 A method is ``fn(tensors: list[Tensor], base: Tensor | None, **scalars) -> Tensor``: the same tensor from N
 models (and the base), merged into one. Its configurable parameters are read from the signature (every
@@ -25,9 +37,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
+from pydantic import BaseModel, ValidationError
 from torch import Tensor
 
-from mote._errors import did_you_mean, unknown_name
+from mote._errors import did_you_mean, unknown_name, validation_message
 from mote.merge.params import ParamSpec, check_value, coerce, example, scalar_kind
 
 MethodFn = Callable[..., Tensor]
@@ -35,7 +48,7 @@ StatsKind = Literal["fisher", "gram"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _INJECTED = ("stats", "generator")
-BUILTIN_MODULES = ("linear", "task_arithmetic", "ties", "dare", "slerp", "fisher", "regmean")
+BUILTIN_MODULES = ("linear", "task_arithmetic", "ties", "dare", "slerp", "fisher", "regmean", "self_positioning")
 
 
 @dataclass(frozen=True)
@@ -52,9 +65,16 @@ class MergeMethod:
     params: tuple[ParamSpec, ...]
     injected: tuple[str, ...]
 
+    learned = False  # a per-tensor method
+
     @property
     def doc(self) -> str:
         return inspect.getdoc(self.fn) or ""
+
+    @property
+    def needs_probe(self) -> bool:
+        """Probe examples are needed to measure the method's statistics."""
+        return self.stats is not None
 
     def param(self, name: str) -> ParamSpec:
         for p in self.params:
@@ -107,7 +127,66 @@ class MergeMethod:
         return self.fn(list(tensors), base, **extra, **kwargs)
 
 
-_METHODS: dict[str, MergeMethod] = {}
+@dataclass(frozen=True)
+class LearnedMethod:
+    """A registered whole-model method fitted on a probe set (``learned``): ``fn(model, base, vectors, probe,
+    options, prefix)`` returns an object with ``state`` (the merged tensors) and ``report()``.
+
+    ``base``/``vectors``: the mergeable tensors of the origin and, per tensor, the N task vectors stacked;
+    ``model``: a dense sentence-transformers model whose module ``prefix`` holds those tensors (the probe's
+    forward passes run through it); ``options``: the validated parameters.
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    reference_url: str
+    options: type[BaseModel]
+    min_models: int = 1
+    max_models: int | None = None
+    learned = True
+    needs_base = True  # task vectors: the origin is part of the method
+    needs_probe = True
+    stats: StatsKind | None = None
+
+    @property
+    def doc(self) -> str:
+        return inspect.getdoc(self.fn) or ""
+
+    def validate(self, parameters: Mapping[str, Any], n_models: int | None = None) -> BaseModel:
+        """Check ``parameters`` against the options model; return the options."""
+        if n_models is not None:
+            check_model_count(self, n_models)  # type: ignore[arg-type]
+        try:
+            return self.options.model_validate(dict(parameters))
+        except ValidationError as e:
+            raise ValueError(f"parameters of {self.name}:\n{validation_message(e, self.options)}") from None
+
+
+Method = MergeMethod | LearnedMethod
+_METHODS: dict[str, Method] = {}
+
+
+def _check_new_name(name: str) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            f"Merge method name {name!r} is badly formed: use a lower-case identifier (letters, digits, '_'), "
+            "e.g. 'ties'."
+        )
+    if name in _METHODS:
+        where = _METHODS[name].fn.__module__
+        raise ValueError(f"Merge method {name!r} is already registered (by {where}); pick a new name.")
+
+
+def learned_method(name: str, reference_url: str, options: type[BaseModel], min_models: int = 1
+                   ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a learned whole-model merge (see :class:`LearnedMethod`) under ``name``."""
+    _check_new_name(name)
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        _METHODS[name] = LearnedMethod(name, fn, reference_url, options, min_models)
+        return fn
+
+    return register
 
 
 def merge_method(
@@ -119,14 +198,7 @@ def merge_method(
     stats: StatsKind | None = None,
 ) -> Callable[[MethodFn], MethodFn]:
     """Register a per-tensor merge function under ``name`` (lower-case identifier, unique)."""
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(
-            f"Merge method name {name!r} is badly formed: use a lower-case identifier (letters, digits, '_'), "
-            "e.g. 'ties'."
-        )
-    if name in _METHODS:
-        where = _METHODS[name].fn.__module__
-        raise ValueError(f"Merge method {name!r} is already registered (by {where}); pick a new name.")
+    _check_new_name(name)
     if min_models < 1 or (max_models is not None and max_models < min_models):
         raise ValueError(f"Method {name!r}: need 1 <= min_models <= max_models, got {min_models}, {max_models}.")
 
@@ -170,12 +242,18 @@ def _read_signature(name: str, fn: MethodFn, stats: StatsKind | None) -> tuple[t
     return tuple(params), tuple(injected)
 
 
+def probe_methods() -> list[str]:
+    """The registered methods that need a probe set (statistics or a learned fit)."""
+    _load_builtins()
+    return sorted(n for n, m in _METHODS.items() if m.needs_probe)
+
+
 def _describe(method: MergeMethod) -> str:
     return ", ".join(f"{p.name} (default {p.default!r})" if not p.required else f"{p.name} (required)"
                      for p in method.params)
 
 
-def check_model_count(method: MergeMethod, n: int) -> None:
+def check_model_count(method: Method, n: int) -> None:
     """N < min_models (or > max_models) raises, naming the count and the limits."""
     if n < method.min_models:
         raise ValueError(
@@ -192,16 +270,17 @@ def _load_builtins() -> None:
 
 
 def available_methods() -> list[str]:
-    """Names of every registered per-tensor method (built-ins are registered on first use)."""
+    """Names of every registered method (built-ins are registered on first use)."""
     _load_builtins()
     return sorted(_METHODS)
 
 
-def get_method(name: str) -> MergeMethod:
+def get_method(name: str) -> Method:
     """The registered method ``name``; unknown names raise with a did-you-mean suggestion."""
     _load_builtins()
     if name not in _METHODS:
-        raise unknown_name("merge method", name, _METHODS, "Register new methods with @merge_method.")
+        raise unknown_name("merge method", name, _METHODS,
+                           "Register new methods with @merge_method (per tensor) or @learned_method.")
     return _METHODS[name]
 
 

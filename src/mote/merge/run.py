@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from mote import __version__
 from mote._yaml import apply_overrides
-from mote.merge.config import SELF_POSITIONING, MergeConfig, load_merge_config
+from mote.merge.config import MergeConfig, load_merge_config
 from mote.merge.engine import merge_state_dicts
 from mote.merge.experts import merge_experts
 from mote.merge.probe import (
@@ -40,8 +40,7 @@ from mote.merge.probe import (
     module_prefix,
     with_task_settings,
 )
-from mote.merge.registry import get_method
-from mote.merge.self_positioning import SelfPositioningOptions, self_position
+from mote.merge.registry import LearnedMethod, get_method
 from mote.merge.stats import diagonal_fisher, gram_matrices
 from mote.merge.task_vector import StateDict, check_compatible, is_mergeable
 from mote.model.io import WEIGHTS, atomic_dir, check_writable, read_json
@@ -65,7 +64,7 @@ def run_merge(config: MergeConfig | str | Path, overrides: list[str] | None = No
     check_writable(Path(cfg.out).parent, "merged model")
     start = time.perf_counter()
     # only the learned merge runs its probe in the chosen precision; statistics (Fisher/RegMean) stay fp32
-    rt = setup(cfg.precision if cfg.method == SELF_POSITIONING else "fp32", cfg.device, what="merge")
+    rt = setup(cfg.precision if get_method(cfg.method).learned else "fp32", cfg.device, what="merge")
     cfg = cfg.model_copy(update={"device": rt.device})
     # the learned merge's probe passes run in the resolved precision (its merged weights are computed in fp32);
     # Fisher/RegMean statistics and the per-tensor arithmetic stay fp32 (accumulated statistics lose too much)
@@ -103,15 +102,15 @@ def merge_models(
 ) -> tuple[StateDict, dict[str, Any]]:
     """Merge dense fine-tunes of ``base_dir``; return the merged state dict (on CPU) and the report fields.
 
-    ``device`` runs the probe forward passes of self_positioning, fisher and regmean.
+    ``device`` runs the probe forward passes of the methods that need a probe (learned ones, fisher, regmean).
     """
     check_same_architecture(base_dir, model_dirs)
     base = LazyStateDict(base_dir)
     models = [LazyStateDict(m) for m in model_dirs]
     check_compatible(base, models, labels=[f"model {str(m)!r}" for m in model_dirs])
-    if method == SELF_POSITIONING:
-        return _self_position_dense(base_dir, models, parameters, probe, progress, device)
     spec = get_method(method)
+    if isinstance(spec, LearnedMethod):
+        return _learned_dense(spec, base_dir, models, parameters, probe, progress, device)
     kwargs = spec.validate(parameters, len(models))
     with tempfile.TemporaryDirectory(prefix="mote-merge-stats-") as tmp:
         stats = (_dense_stats(spec.stats, model_dirs, probe, model_tasks, Path(tmp), device, progress)
@@ -138,20 +137,21 @@ def check_same_architecture(base_dir: str | Path, model_dirs: Sequence[str | Pat
             )
 
 
-def _self_position_dense(
-    base_dir: str | Path, models: Sequence[Mapping[str, Tensor]], parameters: Mapping[str, Any],
+def _learned_dense(
+    spec: LearnedMethod, base_dir: str | Path, models: Sequence[Mapping[str, Tensor]], parameters: Mapping[str, Any],
     probe: Sequence[ProbeExample] | None, progress: bool, device: str,
 ) -> tuple[StateDict, dict[str, Any]]:
-    options = SelfPositioningOptions(**{"progress": progress, **parameters})
+    """A learned method over the fine-tunes' task vectors, fitted through the base model on the probe."""
+    options = spec.validate({"progress": progress, **parameters}, len(models))
     st = load(base_dir, device=device)
     inner = backbone(st)
     on_disk = set(LazyStateDict(base_dir))
     base = {n: t.detach() for n, t in inner.state_dict().items() if n in on_disk}
     names = [n for n in sorted(base) if is_mergeable(n, base[n])]
     vectors = {n: torch.stack([m[n].to(device).float() - base[n].float() for m in models]) for n in names}
-    result = self_position(st, base, vectors, probe or [], options, module_prefix(st, inner))
+    result = spec.fn(st, base, vectors, probe or [], options, module_prefix(st, inner))
     merged = {n: result.state[n] if n in result.state else t.cpu() for n, t in base.items()}
-    return merged, {"self_positioning": result.report(), "copied_from_base": sorted(set(base) - set(names))}
+    return merged, {spec.name: result.report(), "copied_from_base": sorted(set(base) - set(names))}
 
 
 def _dense_stats(
@@ -188,7 +188,7 @@ def _run_mote(cfg: MergeConfig, start: float) -> Path:
     assert cfg.mote_model is not None
     model = load(cfg.mote_model, device=cfg.device)
     probe, probe_losses = _probe(cfg, {k: v or "" for k, v in model.prompts.items()}, [_folder(cfg.mote_model)])
-    parameters = {"progress": cfg.progress, **cfg.parameters} if cfg.method == SELF_POSITIONING else cfg.parameters
+    parameters = {"progress": cfg.progress, **cfg.parameters} if get_method(cfg.method).learned else cfg.parameters
     result = merge_experts(model, cfg.method, parameters, probe=probe, base_ref=cfg.base)
     with atomic_dir(cfg.out, overwrite=cfg.overwrite) as tmp:
         result.model.save(str(tmp))
@@ -307,7 +307,7 @@ def _write_report(folder: Path, cfg: MergeConfig, fields: Mapping[str, Any], sta
         "parameters": cfg.parameters,
         "inputs": {"base": cfg.base, "models": cfg.models, "mote_model": cfg.mote_model},
         "probe": cfg.probe.model_dump() if cfg.probe else None,
-        **_learned(fields.get("self_positioning")),
+        **_learned(fields.get(cfg.method) if get_method(cfg.method).learned else None),
         **fields,
         "wall_time_s": time.perf_counter() - start,
         "peak_rss_bytes": peak_rss_bytes(),

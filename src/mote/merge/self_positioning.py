@@ -43,6 +43,7 @@ from mote.merge.probe import (
     probe_loss,
     sampled_batches,
 )
+from mote.merge.registry import learned_method
 
 _LAYER = re.compile(r"(?:^|\.)(?:layer|layers|h|block|blocks)\.(\d+)\.")
 
@@ -178,6 +179,7 @@ def check_vectors(base: Mapping[str, Tensor], vectors: Mapping[str, Tensor]) -> 
     return counts.pop()
 
 
+@learned_method("self_positioning", "https://arxiv.org/abs/2410.15035", options=SelfPositioningOptions)
 def self_position(
     model: nn.Module,
     base: Mapping[str, Tensor],

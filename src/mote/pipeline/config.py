@@ -99,7 +99,6 @@ class PipelineConfig(_Strict):
         for v in [*self.variants, self.baseline, *(self.key_variants or [])]:
             if v not in known:
                 raise unknown_name("variant", v, known)
-        from mote.merge.config import SELF_POSITIONING
         from mote.merge.registry import available_methods
         from mote.tasks import TaskSet
 
@@ -108,7 +107,7 @@ class PipelineConfig(_Strict):
         for t in self.tasks:
             if t not in names:
                 raise unknown_name("task in 'tasks'", t, names)
-        methods = [*available_methods(), SELF_POSITIONING]
+        methods = available_methods()
         for m in self.merge.parameters:
             if m not in methods:
                 raise unknown_name("merge method in merge.parameters", m, methods)
