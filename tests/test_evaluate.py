@@ -20,7 +20,7 @@ from mteb.mocks.mock_tasks.sts import MockSTSTask
 from mteb.types import PromptType
 
 from mote.evaluate import MoteEncoder, compare, evaluate, select_tasks
-from mote.evaluate.route import Route
+from mote.evaluate.route import TaskRoute
 from mote.evaluate.sources.pairs_clusters import read_twitter_pit
 from mote.evaluate.sources.retrieval import parse_sentence_list, read_trecqa
 from mote.evaluate.sources.sts import read_sts_year
@@ -99,7 +99,7 @@ def test_unmapped_type_raises_for_mote(tiny_st_dir: Path) -> None:
 def test_dense_without_prompts_gets_no_prefix(tiny_st_dir: Path) -> None:
     enc = MoteEncoder(load(tiny_st_dir), precision="fp32")
     for task_type, role in [("STS", None), ("Retrieval", Q), ("Classification", None)]:
-        assert enc.route(meta(task_type), role) == Route(None, "", "none")
+        assert enc.route(meta(task_type), role) == TaskRoute(None, "", "none")
 
 
 def test_packaged_minilm_gets_no_prefix(minilm_dir: Path) -> None:
@@ -112,8 +112,8 @@ def test_dense_with_task_prompts_routes_by_prompt_names(tiny_st_dir: Path) -> No
     model = load(tiny_st_dir)
     model.prompts = TaskSet().prompts()  # as an averaged MoTE model saves them
     enc = MoteEncoder(model, precision="fp32")
-    assert enc.route(meta("STS"), None) == Route(None, "similarity: ", "prompt:similarity")
-    assert enc.route(meta("Retrieval"), D) == Route(None, "search_document: ", "prompt:document")
+    assert enc.route(meta("STS"), None) == TaskRoute(None, "similarity: ", "prompt:similarity")
+    assert enc.route(meta("Retrieval"), D) == TaskRoute(None, "search_document: ", "prompt:document")
     # MTEB precedence: a prompt named after the task wins
     model.prompts = {**TaskSet().prompts(), "STS12": "sts12: "}
     assert MoteEncoder(model, precision="fp32").route(meta("STS", "STS12"), None).instruction == "sts12: "
@@ -121,7 +121,7 @@ def test_dense_with_task_prompts_routes_by_prompt_names(tiny_st_dir: Path) -> No
 
 def test_dense_with_explicit_task_set(tiny_st_dir: Path) -> None:
     enc = MoteEncoder(load(tiny_st_dir), task_set=TaskSet(), precision="fp32")
-    assert enc.route(meta("Clustering"), None) == Route(None, "clustering: ", "task-set")
+    assert enc.route(meta("Clustering"), None) == TaskRoute(None, "clustering: ", "task-set")
 
 
 def test_mote_model_runs_mteb_mock_tasks(mote_st: Any) -> None:
@@ -129,7 +129,7 @@ def test_mote_model_runs_mteb_mock_tasks(mote_st: Any) -> None:
     seen: list[tuple[str, str | None]] = []
     route = enc.route
 
-    def record(md: TaskMetadata, pt: PromptType | None) -> Route:
+    def record(md: TaskMetadata, pt: PromptType | None) -> TaskRoute:
         r = route(md, pt)
         seen.append((md.type, r.task))
         return r

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from mote.evaluate.compare import compare
 from mote.evaluate.encoder import MoteEncoder, load_encoder
-from mote.evaluate.route import Route, Router
+from mote.evaluate.route import Router, TaskRoute
 from mote.evaluate.run import evaluate
 from mote.evaluate.suites import SUITES, TASKS, select_tasks
 
-__all__ = ["SUITES", "TASKS", "MoteEncoder", "Route", "Router", "compare", "evaluate", "load_encoder", "select_tasks"]
+__all__ = ["SUITES", "TASKS", "MoteEncoder", "Router", "TaskRoute", "compare", "evaluate", "load_encoder",
+           "select_tasks"]

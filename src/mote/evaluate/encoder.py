@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from typing_extensions import Unpack
 
 from mote.evaluate.cache import EmbeddingCache, fingerprint_model
-from mote.evaluate.route import Route, Router
+from mote.evaluate.route import Router, TaskRoute
 from mote.runtime import resolve, setup
 from mote.tasks import TaskSet
 
@@ -105,11 +105,11 @@ class MoteEncoder(AbsEncoder):
         return emb
 
     # -- helpers -------------------------------------------------------------------------------
-    def route(self, task_metadata: TaskMetadata, prompt_type: PromptType | None) -> Route:
+    def route(self, task_metadata: TaskMetadata, prompt_type: PromptType | None) -> TaskRoute:
         """Expert and instruction for an MTEB task type and role (raises for unmapped MoTE inputs)."""
         return self.router.route(task_metadata, prompt_type)
 
-    def encode_texts(self, texts: Sequence[str], route: Route) -> np.ndarray:
+    def encode_texts(self, texts: Sequence[str], route: TaskRoute) -> np.ndarray:
         """Encode ``texts`` on ``route``. Each distinct text is run once per route for the encoder's
         lifetime (STS pairs, SICK and the STS years share many sentences); rows come back in input order."""
         memo = self._memo.setdefault(route.key, {})

@@ -27,7 +27,7 @@ from mote.tasks import DEFAULT_TASKS, TaskSet
 
 
 @dataclass(frozen=True)
-class Route:
+class TaskRoute:
     """What one encode call runs: the MoTE expert (``None`` for dense models) and the instruction prefix."""
 
     task: str | None
@@ -76,25 +76,25 @@ class Router:
             return cls(mote_tasks=task_set)
         return cls(mote_tasks=own, instructions={n: task_instruction(model, n) for n in own.names})
 
-    def route(self, task_metadata: TaskMetadata, prompt_type: PromptType | None) -> Route:
+    def route(self, task_metadata: TaskMetadata, prompt_type: PromptType | None) -> TaskRoute:
         role = role_of(prompt_type)
         if self.mote_tasks is not None:
             name = self.mote_tasks.for_mteb(task_metadata.type, role)
-            return Route(name, self.instructions.get(name, self.mote_tasks.instruction(name)), "mote")
+            return TaskRoute(name, self.instructions.get(name, self.mote_tasks.instruction(name)), "mote")
         if self.task_set is not None:
             name = self.task_set.for_mteb(task_metadata.type, role)
-            return Route(None, self.task_set.instruction(name), "task-set")
+            return TaskRoute(None, self.task_set.instruction(name), "task-set")
         return self._from_prompts(task_metadata, prompt_type)
 
-    def _from_prompts(self, task_metadata: TaskMetadata, prompt_type: PromptType | None) -> Route:
+    def _from_prompts(self, task_metadata: TaskMetadata, prompt_type: PromptType | None) -> TaskRoute:
         if not self.prompts:
-            return Route(None, "", "none")
+            return TaskRoute(None, "", "none")
         name = get_prompt_name(self.prompts, task_metadata, prompt_type)
         if name is None:
             name = self._default_table_prompt(task_metadata.type, role_of(prompt_type))
         if name is None:
-            return Route(None, "", "none")
-        return Route(None, self.prompts[name], f"prompt:{name}")
+            return TaskRoute(None, "", "none")
+        return TaskRoute(None, self.prompts[name], f"prompt:{name}")
 
     def _default_table_prompt(self, task_type: str, role: str | None) -> str | None:
         names = [t.name for t in DEFAULT_TASKS if t.name in self.prompts]

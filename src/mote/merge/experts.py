@@ -13,7 +13,6 @@ be resolved, the mean of the experts (the report says which and why).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,20 +131,9 @@ def merge_experts(
 
 
 def _dense_skeleton(model: SentenceTransformer) -> SentenceTransformer:
-    """A dense copy of ``model`` (same modules and prompts; uniform-average FFN) that leaves ``model`` intact.
-
-    ``average`` swaps the backbone on a shallow copy of the first module, whose ``_modules`` dict it shares
-    with the caller's model (so the caller's model would turn dense); hand it a private copy of that dict.
-    """
-    proxy = copy.copy(model)
-    proxy._modules = dict(model._modules)  # type: ignore[assignment]
-    name = next(iter(model._modules))
-    first = copy.copy(model._modules[name])
-    assert first is not None
-    first._modules = dict(first._modules)  # type: ignore[assignment]
-    proxy._modules[name] = first
-    device = next(model.parameters()).device
-    return average(proxy).to(device)
+    """A dense copy of ``model`` (same modules and prompts; uniform-average FFN) on its device; ``model`` stays
+    intact (``average`` works on copies of the modules it swaps)."""
+    return average(model).to(next(model.parameters()).device)
 
 
 def _learned(

@@ -19,7 +19,7 @@ from torch import nn
 
 
 @dataclass(frozen=True)
-class Route:
+class ExpertRoute:
     """Which rows of the batch go to which expert: ``groups`` of ``(expert, rows)``.
 
     ``rows`` is a ``slice`` when the batch is grouped by task (what :class:`~mote.model.hf.MoteModel`
@@ -31,7 +31,7 @@ class Route:
     groups: tuple[tuple[int, slice | torch.Tensor], ...]
 
     @classmethod
-    def from_task_ids(cls, task_ids: torch.Tensor) -> Route:
+    def from_task_ids(cls, task_ids: torch.Tensor) -> ExpertRoute:
         ids = task_ids.reshape(-1)
         experts, counts = torch.unique_consecutive(ids, return_counts=True)
         e_list, c_list = experts.tolist(), counts.tolist()
@@ -47,13 +47,13 @@ class Route:
         return {e for e, _ in self.groups}
 
 
-_ROUTE: ContextVar[Route | None] = ContextVar("mote_route", default=None)
+_ROUTE: ContextVar[ExpertRoute | None] = ContextVar("mote_route", default=None)
 
 
 @contextmanager
-def routed(task_ids: torch.Tensor) -> Iterator[Route]:
+def routed(task_ids: torch.Tensor) -> Iterator[ExpertRoute]:
     """Route every :class:`TaskExperts` called inside this block by ``task_ids`` (shape ``(batch,)``)."""
-    route = Route.from_task_ids(task_ids)
+    route = ExpertRoute.from_task_ids(task_ids)
     token = _ROUTE.set(route)
     try:
         yield route
@@ -61,7 +61,7 @@ def routed(task_ids: torch.Tensor) -> Iterator[Route]:
         _ROUTE.reset(token)
 
 
-def current_route() -> Route:
+def current_route() -> ExpertRoute:
     route = _ROUTE.get()
     if route is None:
         raise RuntimeError(
@@ -100,7 +100,7 @@ class TaskExperts(nn.Module):
             out = out + self._unused_zero(route.experts, x)
         return out
 
-    def _dispatch(self, x: torch.Tensor, extra: tuple[torch.Tensor, ...], route: Route) -> torch.Tensor:
+    def _dispatch(self, x: torch.Tensor, extra: tuple[torch.Tensor, ...], route: ExpertRoute) -> torch.Tensor:
         if all(isinstance(rows, slice) for _, rows in route.groups):
             return torch.cat([self.experts[e](x[rows], *(a[rows] for a in extra)) for e, rows in route.groups])
         out: torch.Tensor | None = None

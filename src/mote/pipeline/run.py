@@ -210,7 +210,7 @@ def _train_config(config: PipelineConfig, variant: Variant, seed: int, out: Path
     return TrainConfig.model_validate(data)
 
 
-def build_model(
+def build_variant(
     config: PipelineConfig, variant: Variant, seed: int, folder: Path, sources: dict[tuple[str, int], dict[str, Any]]
 ) -> tuple[str, dict[str, Any]]:
     """Make the variant's model; returns its folder and facts for the report (train time, examples)."""
@@ -365,7 +365,7 @@ def run_variant(
     else:
         folder.mkdir(parents=True, exist_ok=True)
         say(f"{variant.name} (seed {seed}): building ({variant.description})")
-        model_dir, facts = build_model(config, variant, seed, folder, sources)
+        model_dir, facts = build_variant(config, variant, seed, folder, sources)
     if not variant.evaluated:  # a source only (the separate models): nothing to score
         result = {"variant": variant.name, "seed": seed, "hash": digest, "kind": variant.kind,
                   "model_dir": model_dir, **facts}
