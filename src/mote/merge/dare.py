@@ -20,29 +20,16 @@ from mote.merge.task_arithmetic import generalized_task_arithmetic
 DARE_URL = "https://arxiv.org/abs/2311.03099"
 
 
-def _dare(
-    tensors: list[Tensor],
-    base: Tensor | None,
-    *,
-    density: float,
-    weights: list[float] | None,
-    lambda_: float,
-    normalize: bool,
-    rescale: str,
-    seed: int,
-    consensus: bool,
-    generator: torch.Generator | None,
-) -> Tensor:
-    assert base is not None
-    gen = generator if generator is not None else torch.Generator().manual_seed(seed)
-    return generalized_task_arithmetic(
-        tensors, base, weights=weights, lambda_=lambda_, normalize=normalize, sparsify="random",
-        density=density, consensus=consensus, rescale=rescale, generator=gen,
-    )
-
-
-@merge_method(name="dare_linear", reference_url=DARE_URL, needs_base=True)
-def dare_linear(
+@merge_method(
+    name="dare_ties", reference_url=DARE_URL, needs_base=True, fixed={"consensus": True},
+    doc="mergekit 0.1.5 ``dare_ties`` per tensor: DARE's drop and rescale, then TIES' sign election and disjoint "
+        "sum (a disjoint mean when ``normalize``; OFF by default, as in mergekit), times ``lambda``.",
+)
+@merge_method(
+    name="dare_linear", reference_url=DARE_URL, needs_base=True, fixed={"consensus": False},
+    doc="mergekit 0.1.5 ``dare_linear`` per tensor: ``theta_0 + lambda * sum_i w_i drop(tau_i)``.",
+)
+def dare(
     tensors: list[Tensor],
     base: Tensor | None,
     density: float,
@@ -51,33 +38,20 @@ def dare_linear(
     normalize: bool = False,
     rescale: str = "l1",
     seed: int = 0,
+    consensus: bool = False,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """mergekit 0.1.5 ``dare_linear`` per tensor: ``theta_0 + lambda * sum_i w_i drop(tau_i)``.
+    """DARE per tensor: drop task-vector entries at random, rescale, then merge (``dare_linear``: a weighted
+    sum; ``dare_ties``, ``consensus``: TIES' sign election and disjoint sum), times ``lambda``.
 
     ``drop`` keeps each entry with probability ``density`` (drop rate ``p = 1 - density``) and rescales the
     kept delta to the ORIGINAL L1 norm (``rescale: l1``, mergekit); ``rescale: inverse`` divides by
     ``density`` (the paper's ``1/(1-p)``, unbiased), ``none`` does not rescale. ``normalize`` is OFF by
     default (a sum, not a mean), as in mergekit.
     """
-    return _dare(tensors, base, density=density, weights=weights, lambda_=lambda_, normalize=normalize,
-                 rescale=rescale, seed=seed, consensus=False, generator=generator)
-
-
-@merge_method(name="dare_ties", reference_url=DARE_URL, needs_base=True)
-def dare_ties(
-    tensors: list[Tensor],
-    base: Tensor | None,
-    density: float,
-    weights: list[float] | None = None,
-    lambda_: float = 1.0,
-    normalize: bool = False,
-    rescale: str = "l1",
-    seed: int = 0,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """mergekit 0.1.5 ``dare_ties`` per tensor: DARE's drop and rescale, then TIES' sign election and
-    disjoint sum (a disjoint mean when ``normalize``; OFF by default, as in mergekit), times ``lambda``.
-    """
-    return _dare(tensors, base, density=density, weights=weights, lambda_=lambda_, normalize=normalize,
-                 rescale=rescale, seed=seed, consensus=True, generator=generator)
+    assert base is not None
+    gen = generator if generator is not None else torch.Generator().manual_seed(seed)
+    return generalized_task_arithmetic(
+        tensors, base, weights=weights, lambda_=lambda_, normalize=normalize, sparsify="random",
+        density=density, consensus=consensus, rescale=rescale, generator=gen,
+    )

@@ -28,6 +28,7 @@ error names the value received, what is allowed and the fix.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import re
@@ -64,12 +65,13 @@ class MergeMethod:
     stats: StatsKind | None
     params: tuple[ParamSpec, ...]
     injected: tuple[str, ...]
+    description: str = ""  # a family member's own doc (its function is the family's, configured)
 
     learned = False  # a per-tensor method
 
     @property
     def doc(self) -> str:
-        return inspect.getdoc(self.fn) or ""
+        return self.description or inspect.getdoc(self.fn) or ""
 
     @property
     def needs_probe(self) -> bool:
@@ -173,7 +175,8 @@ def _check_new_name(name: str) -> None:
             "e.g. 'ties'."
         )
     if name in _METHODS:
-        where = _METHODS[name].fn.__module__
+        fn = _METHODS[name].fn
+        where = getattr(fn, "func", fn).__module__
         raise ValueError(f"Merge method {name!r} is already registered (by {where}); pick a new name.")
 
 
@@ -196,23 +199,32 @@ def merge_method(
     max_models: int | None = None,
     needs_base: bool = False,
     stats: StatsKind | None = None,
+    fixed: Mapping[str, Any] | None = None,
+    doc: str = "",
 ) -> Callable[[MethodFn], MethodFn]:
-    """Register a per-tensor merge function under ``name`` (lower-case identifier, unique)."""
+    """Register a per-tensor merge function under ``name`` (lower-case identifier, unique).
+
+    ``fixed``: arguments this method sets for the function, so one function serves a family of methods
+    (DARE's drop then a linear or a TIES merge: ``fixed={"consensus": False}`` / ``True``); they are not
+    configurable, and ``doc`` describes the member. Stack the decorator once per member.
+    """
     _check_new_name(name)
     if min_models < 1 or (max_models is not None and max_models < min_models):
         raise ValueError(f"Method {name!r}: need 1 <= min_models <= max_models, got {min_models}, {max_models}.")
 
     def register(fn: MethodFn) -> MethodFn:
-        params, injected = _read_signature(name, fn, stats)
+        params, injected = _read_signature(name, fn, stats, set(fixed or {}))
+        call = functools.partial(fn, **fixed) if fixed else fn
         _METHODS[name] = MergeMethod(
-            name, fn, reference_url, min_models, max_models, needs_base, stats, params, injected
+            name, call, reference_url, min_models, max_models, needs_base, stats, params, injected, doc
         )
         return fn
 
     return register
 
 
-def _read_signature(name: str, fn: MethodFn, stats: StatsKind | None) -> tuple[tuple[ParamSpec, ...], tuple[str, ...]]:
+def _read_signature(name: str, fn: MethodFn, stats: StatsKind | None, fixed: set[str] | None = None
+                    ) -> tuple[tuple[ParamSpec, ...], tuple[str, ...]]:
     sig = inspect.signature(fn)
     hints = typing.get_type_hints(fn)
     args = list(sig.parameters.values())
@@ -227,6 +239,8 @@ def _read_signature(name: str, fn: MethodFn, stats: StatsKind | None) -> tuple[t
             raise TypeError(f"Merge method {name!r}: *args/**kwargs are not allowed; declare every parameter.")
         if a.name in _INJECTED:
             injected.append(a.name)
+            continue
+        if a.name in (fixed or set()):
             continue
         if a.name not in hints:
             raise TypeError(f"Merge method {name!r}: parameter {a.name!r} has no type annotation.")

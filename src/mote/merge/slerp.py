@@ -90,43 +90,35 @@ def _slerp_models(
     return iterative_slerp(tensors, weights, accumulate)
 
 
-@merge_method(name="slerp", reference_url="https://en.wikipedia.org/wiki/Slerp", min_models=2)
+@merge_method(
+    name="slerp_task_vector", reference_url="https://arxiv.org/abs/2410.15035", min_models=2, needs_base=True,
+    fixed={"task_vectors": True},
+    doc="``theta_0 + slerp(tau_1, tau_2, t)`` with ``tau_i = theta_i - theta_0``: SLERP of the task vectors. Same "
+        "``t`` / ``weights`` / ``accumulate`` as ``slerp`` (iterative pairwise for N models), applied to the "
+        "flattened task vectors, with mergekit's normalisation and lerp fallback; float64, returned in the base's "
+        "dtype.",
+)
+@merge_method(
+    name="slerp", reference_url="https://en.wikipedia.org/wiki/Slerp", min_models=2, fixed={"task_vectors": False},
+    doc="SLERP of the models' tensors (``base`` is not used). Two models: ``t`` (default 0.5) moves from the first "
+        "(``t=0``) to the second (``t=1``); mergekit's ``base_model`` is the first model here. N models: iterative "
+        "pairwise SLERP in config order with positive ``weights`` (``t_k = w_k / (sum_{j<k} w_j + w_k)``; "
+        "``accumulate: mean`` uses the mean of the earlier weights instead). Give ``t`` or ``weights``, not both.",
+)
 def slerp(
     tensors: list[Tensor],
     base: Tensor | None,
     t: float | None = None,
     weights: list[float] | None = None,
     accumulate: str = "sum",
+    task_vectors: bool = False,
 ) -> Tensor:
-    """SLERP of the models' tensors (``base`` is not used).
-
-    Two models: ``t`` (default 0.5) moves from the first (``t=0``) to the second (``t=1``); mergekit's
-    ``base_model`` is the first model here. N models: iterative pairwise SLERP in config order with
-    positive ``weights`` (``t_k = w_k / (sum_{j<k} w_j + w_k)``; ``accumulate: mean`` uses the mean of the
-    earlier weights instead). Give ``t`` or ``weights``, not both.
-    """
-    return _slerp_models("slerp", tensors, t, weights, accumulate)
-
-
-@merge_method(
-    name="slerp_task_vector", reference_url="https://arxiv.org/abs/2410.15035", min_models=2, needs_base=True
-)
-def slerp_task_vector(
-    tensors: list[Tensor],
-    base: Tensor | None,
-    t: float | None = None,
-    weights: list[float] | None = None,
-    accumulate: str = "sum",
-) -> Tensor:
-    """``theta_0 + slerp(tau_1, tau_2, t)`` with ``tau_i = theta_i - theta_0``: SLERP of the task vectors.
-
-    Same ``t`` / ``weights`` / ``accumulate`` as ``slerp`` (iterative pairwise for N models), applied to the
-    flattened task vectors, with mergekit's normalisation (the angle from the unit vectors) and its lerp
-    fallback when the task vectors are nearly (anti)parallel or one is ~0. Computed in float64, returned in
-    the base's dtype.
-    """
+    """SLERP of the models' tensors (``slerp``), or of their task vectors added back to the base
+    (``slerp_task_vector``, ``task_vectors``): see the module docstring and each method's ``doc``."""
+    name = "slerp_task_vector" if task_vectors else "slerp"
+    if not task_vectors:
+        return _slerp_models(name, tensors, t, weights, accumulate)
     assert base is not None  # needs_base: the registry and the merge loop check it first
     origin = base.double()
     taus = [x.double() - origin for x in tensors]
-    mixed = _slerp_models("slerp_task_vector", taus, t, weights, accumulate)
-    return (origin + mixed).to(base.dtype)
+    return (origin + _slerp_models(name, taus, t, weights, accumulate)).to(base.dtype)
