@@ -8,7 +8,7 @@ import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 import torch
@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from mote.merge import MergeConfig, get_method, learned_method, merge_method, probe_methods, run_merge
+from mote.merge.params import POSITIVE
 from mote.merge.registry import unregister
 from mote.model.weights import weights_dir
 
@@ -113,3 +114,21 @@ def test_a_learned_method_merges_experts_too(tiny_st_dir: Path, tmp_path: Path) 
     a, b = result.model[0].model.state_dict(), plain.model[0].model.state_dict()
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=1e-5, rtol=1e-4)
+
+
+def test_constraints_are_the_methods_own() -> None:
+    """A method's parameter named like another method's (alpha, eps) is checked by its own declaration only
+    (range rules used to be keyed by name, so any method's `alpha` had to lie in [0, 1])."""
+    @merge_method("test_free_alpha", reference_url="https://example.invalid/test-only")
+    def free_alpha(tensors: list[Tensor], base: Tensor | None, alpha: float = 5.0,
+                   eps: Annotated[float, POSITIVE] = 1.0) -> Tensor:
+        return torch.stack(tensors).mean(0) * alpha
+
+    try:
+        assert get_method("test_free_alpha").validate({"alpha": 3.0}) == {"alpha": 3.0}  # no [0, 1] rule here
+        with pytest.raises(ValueError, match=r"eps=0.0 is not allowed: it must be > 0"):
+            get_method("test_free_alpha").validate({"eps": 0.0})  # the declared one holds
+        with pytest.raises(ValueError, match=r"alpha=1.5 is not allowed"):
+            get_method("regmean").validate({"alpha": 1.5})  # and RegMean keeps its own
+    finally:
+        unregister("test_free_alpha")

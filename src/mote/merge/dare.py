@@ -11,9 +11,12 @@ Called on its own, a method builds a generator from ``seed``.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import Tensor
 
+from mote.merge.params import DENSITY, RESCALE, SCALE, SEED
 from mote.merge.registry import merge_method
 from mote.merge.task_arithmetic import generalized_task_arithmetic
 
@@ -32,12 +35,12 @@ DARE_URL = "https://arxiv.org/abs/2311.03099"
 def dare(
     tensors: list[Tensor],
     base: Tensor | None,
-    density: float,
+    density: Annotated[float, DENSITY],
     weights: list[float] | None = None,
-    lambda_: float = 1.0,
+    lambda_: Annotated[float, SCALE] = 1.0,
     normalize: bool = False,
-    rescale: str = "l1",
-    seed: int = 0,
+    rescale: Annotated[str, RESCALE] = "l1",
+    seed: Annotated[int, SEED] = 0,
     consensus: bool = False,
     generator: torch.Generator | None = None,
 ) -> Tensor:

@@ -12,9 +12,12 @@ empirical Fisher.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import Tensor
 
+from mote.merge.params import POSITIVE
 from mote.merge.registry import merge_method
 
 
@@ -24,7 +27,7 @@ def fisher(
     base: Tensor | None,
     stats: list[Tensor] | None = None,
     weights: list[float] | None = None,
-    eps: float = 1e-8,
+    eps: Annotated[float, POSITIVE] = 1e-8,
 ) -> Tensor:
     """``sum_i w_i (F_i + eps) theta_i / sum_i w_i (F_i + eps)``, per entry.
 

@@ -42,7 +42,7 @@ from pydantic import BaseModel, ValidationError
 from torch import Tensor
 
 from mote._errors import did_you_mean, unknown_name, validation_message
-from mote.merge.params import ParamSpec, check_value, coerce, example, scalar_kind
+from mote.merge.params import ParamSpec, check_value, coerce, constraint_of, example, scalar_kind
 
 MethodFn = Callable[..., Tensor]
 StatsKind = Literal["fisher", "gram"]
@@ -99,7 +99,7 @@ class MergeMethod:
         for p in self.params:
             if p.name in parameters:
                 value = coerce(self.name, p, parameters[p.name])
-                check_value(self.name, p.name, value, n_models)
+                check_value(self.name, p, value, n_models)
                 kwargs[p.arg] = value
             elif p.required:
                 raise ValueError(
@@ -226,7 +226,7 @@ def merge_method(
 def _read_signature(name: str, fn: MethodFn, stats: StatsKind | None, fixed: set[str] | None = None
                     ) -> tuple[tuple[ParamSpec, ...], tuple[str, ...]]:
     sig = inspect.signature(fn)
-    hints = typing.get_type_hints(fn)
+    hints = typing.get_type_hints(fn, include_extras=True)
     args = list(sig.parameters.values())
     if [a.name for a in args[:2]] != ["tensors", "base"]:
         raise TypeError(f"Merge method {name!r}: the first two arguments must be (tensors, base).")
@@ -250,7 +250,7 @@ def _read_signature(name: str, fn: MethodFn, stats: StatsKind | None, fixed: set
                 f"Merge method {name!r}: parameter {a.name!r} is {hints[a.name]}; use float, int, bool, str, "
                 "list[float] or one of these | None."
             )
-        params.append(ParamSpec(a.name.rstrip("_"), a.name, kind, a.default, optional))
+        params.append(ParamSpec(a.name.rstrip("_"), a.name, kind, a.default, optional, constraint_of(hints[a.name])[1]))
     if (stats is None) == ("stats" in injected):
         raise TypeError(f"Merge method {name!r}: declare a 'stats' argument exactly when registered with stats=.")
     return tuple(params), tuple(injected)

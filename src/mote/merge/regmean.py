@@ -12,10 +12,13 @@ when the config maps models to tasks), not from each model's own training set.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import Tensor
 
 from mote.merge.linear import linear
+from mote.merge.params import UNIT
 from mote.merge.registry import merge_method
 
 
@@ -29,7 +32,7 @@ def regmean(
     tensors: list[Tensor],
     base: Tensor | None,
     stats: list[Tensor] | None = None,
-    alpha: float = 0.9,
+    alpha: Annotated[float, UNIT] = 0.9,
     weights: list[float] | None = None,
 ) -> Tensor:
     """RegMean for a 2-D linear weight ``(out, in)`` with ``stats`` = the models' ``(in, in)`` Gram matrices.

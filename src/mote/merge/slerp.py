@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Annotated
 
 import torch
 from torch import Tensor
 
+from mote.merge.params import ACCUMULATE, UNIT
 from mote.merge.registry import merge_method
 
 DOT_THRESHOLD = 0.9995
@@ -108,9 +110,9 @@ def _slerp_models(
 def slerp(
     tensors: list[Tensor],
     base: Tensor | None,
-    t: float | None = None,
+    t: Annotated[float | None, UNIT] = None,
     weights: list[float] | None = None,
-    accumulate: str = "sum",
+    accumulate: Annotated[str, ACCUMULATE] = "sum",
     task_vectors: bool = False,
 ) -> Tensor:
     """SLERP of the models' tensors (``slerp``), or of their task vectors added back to the base

@@ -8,11 +8,12 @@ weights when ``normalize``; times ``lambda``; added to ``theta_0``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import Tensor
 
+from mote.merge.params import SCALE
 from mote.merge.registry import merge_method
 from mote.merge.sparsify import (
     bernoulli_drop,
@@ -58,7 +59,7 @@ def task_arithmetic(
     tensors: list[Tensor],
     base: Tensor | None,
     weights: list[float] | None = None,
-    lambda_: float = 1.0,
+    lambda_: Annotated[float, SCALE] = 1.0,
     normalize: bool = False,
 ) -> Tensor:
     """``theta_0 + lambda * sum_i w_i tau_i`` (mergekit defaults: normalize off, lambda 1).

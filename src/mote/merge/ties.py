@@ -5,8 +5,11 @@ Yadav et al. 2023, "TIES-Merging: Resolving Interference When Merging Models", a
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from torch import Tensor
 
+from mote.merge.params import DENSITY, SCALE
 from mote.merge.registry import merge_method
 from mote.merge.task_arithmetic import generalized_task_arithmetic
 
@@ -15,9 +18,9 @@ from mote.merge.task_arithmetic import generalized_task_arithmetic
 def ties(
     tensors: list[Tensor],
     base: Tensor | None,
-    density: float = 1.0,
+    density: Annotated[float, DENSITY] = 1.0,
     weights: list[float] | None = None,
-    lambda_: float = 1.0,
+    lambda_: Annotated[float, SCALE] = 1.0,
     normalize: bool = True,
 ) -> Tensor:
     """mergekit 0.1.5 ``ties`` per tensor.
