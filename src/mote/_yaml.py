@@ -1,5 +1,6 @@
-"""Reading YAML configs with ``key.sub=value`` overrides (values parsed as YAML): one helper for every
-config family (training configs, data recipes, merge configs, pipelines)."""
+"""Every YAML config family (training configs, data recipes, merge configs, pipelines) is read here:
+``read_yaml_mapping`` with ``key.sub=value`` overrides (values parsed as YAML), and validated by a pydantic
+model derived from :class:`StrictModel` (unknown keys are errors)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict
 
 from mote.model.io import missing
 from mote.textio import read_utf8
+
+
+class StrictModel(BaseModel):
+    """The base of every config section: an unknown key is an error (with "did you mean", see
+    :func:`mote._errors.validation_message`), never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from datasets import Dataset
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from mote._errors import unknown_name, validation_message
-from mote._yaml import read_yaml_mapping
+from mote._yaml import StrictModel, read_yaml_mapping
 from mote.data.build import DatasetPlan, build_dataset
 from mote.data.leakage import build_eval_index
 from mote.data.report import RecipeReport
@@ -32,11 +32,7 @@ log = logging.getLogger(__name__)
 EXCLUSION_FLAGS = ("evaluate_scifact", "evaluate_sick", "evaluate_stc2", "evaluate_senteval_cv")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DatasetSpec(_Strict):
+class DatasetSpec(StrictModel):
     """One dataset of the recipe: a source, its task and loader options."""
 
     source: str | None = Field(None, description="Registered source name (default: this dataset's key).")
@@ -53,7 +49,7 @@ class DatasetSpec(_Strict):
     enabled: bool = Field(True, description="False: leave this dataset out.")
 
 
-class Recipe(_Strict):
+class Recipe(StrictModel):
     """Datasets -> task -> loader options, plus the leakage rules to apply."""
 
     data_root: str = Field(".", description="Folder the dataset paths are relative to (relative: to the recipe).")

@@ -23,19 +23,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from mote._errors import unknown_name, validation_message
-from mote._yaml import read_yaml_mapping
+from mote._yaml import StrictModel, read_yaml_mapping
 from mote.merge.mergekit_config import from_mergekit, is_mergekit_config
 from mote.merge.probe import ProbeTaskSettings
 from mote.merge.registry import available_methods, get_method
 from mote.runtime import DeviceName, Precision
 
 
-class ProbeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ProbeConfig(StrictModel):
     jsonl: str = Field(
         ..., description='JSONL of {"anchor", "positive", "task"} rows (optional anchor_task, positive_task).'
     )
@@ -55,10 +53,8 @@ class ProbeConfig(BaseModel):
     )
 
 
-class MergeConfig(BaseModel):
+class MergeConfig(StrictModel):
     """One merge: inputs, method, parameters, probe set and output folder."""
-
-    model_config = ConfigDict(extra="forbid")
 
     base: str | None = Field(
         default=None,

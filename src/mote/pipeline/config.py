@@ -5,19 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from mote._errors import unknown_name, validation_message
-from mote._yaml import read_yaml_mapping
+from mote._yaml import StrictModel, read_yaml_mapping
 from mote.runtime import DeviceName, Precision, migrate_bf16_key
 from mote.train.config import TaskTraining
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Budget(_Strict):
+class Budget(StrictModel):
     """The same training budget for every trained variant (examples seen = max_steps x batch_size)."""
 
     max_steps: int = Field(100, ge=1)
@@ -34,7 +30,7 @@ class Budget(_Strict):
         return migrate_bf16_key(data, "budget")
 
 
-class EvalSection(_Strict):
+class EvalSection(StrictModel):
     suite: str = "mteb-lite"
     tasks: list[str] | None = None
     task_types: list[str] | None = None
@@ -48,7 +44,7 @@ class EvalSection(_Strict):
         return migrate_bf16_key(data, "eval")
 
 
-class MergeSection(_Strict):
+class MergeSection(StrictModel):
     """How the merge variants are made: the probe set (from the recipe's training data) and parameters."""
 
     probe_size: int = Field(256, ge=4, description="Probe examples sampled from the training data, split over tasks.")
@@ -59,7 +55,7 @@ class MergeSection(_Strict):
     )
 
 
-class PipelineConfig(_Strict):
+class PipelineConfig(StrictModel):
     name: str = "pipeline"
     base: str = "sentence-transformers/all-MiniLM-L6-v2"
     recipe: str = Field(..., description="Data recipe (see recipes/).")

@@ -5,20 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from mote._errors import unknown_name, validation_message
-from mote._yaml import apply_overrides, read_yaml_mapping
+from mote._yaml import StrictModel, apply_overrides, read_yaml_mapping
 from mote.losses import LOSSES
 from mote.runtime import DeviceName, Precision, migrate_bf16_key
 from mote.tasks import TaskSet
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TaskTraining(_Strict):
+class TaskTraining(StrictModel):
     """Task-aware hyperparameters of one task."""
 
     loss: str = Field("infonce", description="infonce for pairs/triplets; cosent or angle for scored pairs.")
@@ -48,7 +44,7 @@ DEFAULT_TASK_TRAINING: dict[str, dict[str, Any]] = {
 }
 
 
-class ModelSection(_Strict):
+class ModelSection(StrictModel):
     base: str = Field(
         "sentence-transformers/all-MiniLM-L6-v2", description="Dense base: path, packaged model or hub id."
     )
@@ -79,7 +75,7 @@ class ModelSection(_Strict):
         return v
 
 
-class DataSection(_Strict):
+class DataSection(StrictModel):
     recipe: str = Field(..., description="Data recipe YAML (see recipes/).")
     data_root: str | None = Field(None, description="Folder the recipe's paths are relative to (default: recipe's).")
     sampling: Literal["proportional", "round-robin", "temperature", "ratio"] = Field("proportional")
@@ -100,7 +96,7 @@ REPORT_BACKENDS: dict[str, tuple[str, ...]] = {
     "trackio": ("trackio",), "codecarbon": ("codecarbon",)}
 
 
-class EvalDuringTraining(_Strict):
+class EvalDuringTraining(StrictModel):
     """Evaluation every ``steps`` on MTEB tasks (sentence-transformers evaluator; :mod:`mote.train.evaluator`)."""
 
     tasks: list[str] = Field(..., min_length=1, description="Task names of mote's evaluation suites (mote evaluate "
@@ -114,7 +110,7 @@ class EvalDuringTraining(_Strict):
     batch_size: int = Field(64, ge=1)
 
 
-class TrainSection(_Strict):
+class TrainSection(StrictModel):
     output_dir: str = Field(..., description="Run folder: checkpoints, metrics.jsonl, final model.")
     batch_size: int = Field(32, ge=2)
     mini_batch_size: int | None = Field(None, ge=1, description="Gradient caching mini-batch (None: off).")
@@ -185,7 +181,7 @@ class TrainSection(_Strict):
         return self
 
 
-class TrainConfig(_Strict):
+class TrainConfig(StrictModel):
     model: ModelSection = Field(default_factory=ModelSection)  # type: ignore[arg-type]
     data: DataSection
     train: TrainSection
