@@ -60,6 +60,20 @@ def make_tiny_st(folder: Path, model_type: str = "bert", seed: int = 0) -> Path:
     return out
 
 
+def perturbed_copy(src: Path, dst: Path, seed: int, scale: float = 0.02) -> Path:
+    """A stand-in fine-tune: a copy of the model folder ``src`` with a small seeded perturbation of every weight."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(src, dst)
+    weights = load_file(dst / "model.safetensors")
+    g = torch.Generator().manual_seed(seed)
+    save_file({k: v + scale * torch.randn(v.shape, generator=g) for k, v in weights.items()},
+              dst / "model.safetensors", metadata={"format": "pt"})
+    return dst
+
+
 @pytest.fixture(scope="session")
 def tiny_st_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random BERT sentence-transformers model folder, built once per session."""

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,9 +12,10 @@ from typing import Annotated, Any
 import pytest
 import torch
 from pydantic import BaseModel, ConfigDict
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor
 
+from conftest import perturbed_copy
 from mote.merge import MergeConfig, get_method, learned_method, merge_method, probe_methods, run_merge
 from mote.merge.params import POSITIVE
 from mote.merge.registry import unregister
@@ -59,16 +59,7 @@ def _registered() -> Iterator[None]:
 
 
 def _fine_tunes(src: Path, root: Path) -> list[Path]:
-    out = []
-    for i in range(2):
-        dst = root / f"ft{i}"
-        shutil.copytree(src, dst)
-        w = load_file(dst / "model.safetensors")
-        g = torch.Generator().manual_seed(i)
-        save_file({k: v + 0.02 * torch.randn(v.shape, generator=g) for k, v in w.items()}, dst / "model.safetensors",
-                  metadata={"format": "pt"})
-        out.append(dst)
-    return out
+    return [perturbed_copy(src, root / f"ft{i}", seed=i) for i in range(2)]
 
 
 def test_the_new_methods_are_registered_with_their_needs() -> None:

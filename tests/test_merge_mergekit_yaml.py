@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import torch
 import yaml
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from conftest import make_tiny_st
+from conftest import make_tiny_st, perturbed_copy
 from mote.cli import app
 from mote.merge import load_merge_config, run_merge
 
@@ -33,13 +33,7 @@ def _one_thread() -> Iterator[None]:
 
 
 def _fine_tune(src: Path, dst: Path, seed: int) -> Path:
-    """A stand-in fine-tune: the base plus a small seeded perturbation of every weight."""
-    shutil.copytree(src, dst)
-    weights = load_file(dst / "model.safetensors")
-    g = torch.Generator().manual_seed(seed)
-    save_file({k: v + 0.02 * torch.randn(v.shape, generator=g) for k, v in weights.items()},
-              dst / "model.safetensors", metadata={"format": "pt"})
-    return dst
+    return perturbed_copy(src, dst, seed)
 
 
 @pytest.fixture(scope="module")

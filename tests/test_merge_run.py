@@ -14,7 +14,7 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-from conftest import make_tiny_st
+from conftest import make_tiny_st, perturbed_copy
 from mote.merge import (
     IncompatibleModelsError,
     MergeConfig,
@@ -42,13 +42,7 @@ def _one_thread() -> Iterator[None]:
 
 
 def _fine_tune(src: Path, dst: Path, seed: int) -> Path:
-    """A stand-in fine-tune: the base plus a small seeded perturbation of every weight."""
-    shutil.copytree(src, dst)
-    weights = load_file(dst / "model.safetensors")
-    g = torch.Generator().manual_seed(seed)
-    tuned = {k: v + 0.02 * torch.randn(v.shape, generator=g) for k, v in weights.items()}
-    save_file(tuned, dst / "model.safetensors", metadata={"format": "pt"})
-    return dst
+    return perturbed_copy(src, dst, seed)
 
 
 def _write_probe(path: Path, n: int = 24) -> Path:

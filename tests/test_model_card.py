@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import perturbed_copy
 from mote.model.sentence import average, load, upcycle
 from mote.train.run import train
 from train_helpers import config, synthetic_datasets
@@ -83,22 +84,10 @@ def test_trained_dense_card_lists_its_prompts(tiny_st_dir: Path, tmp_path: Path,
 def test_merged_cards_name_method_sources_and_coefficients(tiny_st_dir: Path, tmp_path: Path) -> None:
     """Dense merges and expert merges: the card is the merged model's (not the MoTE's or the base's)."""
     import json
-    import shutil
-
-    import torch
-    from safetensors.torch import load_file, save_file
 
     from mote.merge import MergeConfig, run_merge
 
-    fts = []
-    for i in range(2):
-        dst = tmp_path / f"ft{i}"
-        shutil.copytree(tiny_st_dir, dst)
-        w = load_file(dst / "model.safetensors")
-        g = torch.Generator().manual_seed(i)
-        save_file({k: v + 0.02 * torch.randn(v.shape, generator=g) for k, v in w.items()}, dst / "model.safetensors",
-                  metadata={"format": "pt"})
-        fts.append(str(dst))
+    fts = [str(perturbed_copy(tiny_st_dir, tmp_path / f"ft{i}", seed=i)) for i in range(2)]
     out = run_merge(MergeConfig(base=str(tiny_st_dir), models=fts, method="ties", parameters={"density": 0.5},
                                 out=str(tmp_path / "ties"), progress=False))
     card = _card(out)
