@@ -71,3 +71,27 @@ def read_yaml_mapping(
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level, got {type(data).__name__}.")
     return apply_overrides(data, overrides, example)
+
+
+def relative_to_config(config: str | Path, value: Any) -> Any:
+    """The one rule for input paths in a config: a relative path that exists next to the config file is taken
+    from there (absolute); anything else (absolute paths, hub ids, paths relative to the working folder) as
+    given. Output paths (``output_dir``, ``out``) are not inputs: they stay relative to the working folder."""
+    if isinstance(value, str) and value and not Path(value).is_absolute() and (Path(config).parent / value).exists():
+        return str((Path(config).parent / value).resolve())
+    return value
+
+
+def resolve_inputs(config: str | Path, data: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    """Apply :func:`relative_to_config` to the dotted ``keys`` of ``data`` (a list value: to each item)."""
+    for key in keys:
+        *parents, last = key.split(".")
+        node: Any = data
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or last not in node:
+            continue
+        value = node[last]
+        node[last] = ([relative_to_config(config, v) for v in value] if isinstance(value, list)
+                      else relative_to_config(config, value))
+    return data

@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import Field, ValidationError, model_validator
 
 from mote._errors import unknown_name, validation_message
-from mote._yaml import StrictModel, read_yaml_mapping
+from mote._yaml import StrictModel, read_yaml_mapping, resolve_inputs
 from mote.merge.mergekit_config import from_mergekit, is_mergekit_config
 from mote.merge.probe import ProbeTaskSettings
 from mote.merge.registry import available_methods, get_method
@@ -131,13 +131,7 @@ def load_merge_config(path: str | Path, overrides: list[str] | None = None) -> M
     mergekit = is_mergekit_config(data)
     if mergekit:
         data = from_mergekit(data, f"Merge config {str(path)!r}")
-    for key in ("base", "mote_model"):
-        if key in data:
-            data[key] = _relative(path, data[key])
-    if isinstance(data.get("models"), list):
-        data["models"] = [_relative(path, m) for m in data["models"]]
-    if isinstance(data.get("probe"), dict) and "jsonl" in data["probe"]:
-        data["probe"]["jsonl"] = _relative(path, data["probe"]["jsonl"])
+    resolve_inputs(path, data, ["base", "mote_model", "models", "probe.jsonl"])
     try:
         return MergeConfig(**data)
     except ValidationError as e:
@@ -145,10 +139,3 @@ def load_merge_config(path: str | Path, overrides: list[str] | None = None) -> M
                    f"{data.get('parameters')})" if mergekit else "")
         message = validation_message(e, MergeConfig)
         raise ValueError(f"Invalid merge config {str(path)!r}{read_as}:\n{message}") from None
-
-
-def _relative(config: Path, value: Any) -> Any:
-    """A relative path that exists next to the config file is taken from there; anything else as given."""
-    if isinstance(value, str) and not Path(value).is_absolute() and (config.parent / value).exists():
-        return str((config.parent / value).resolve())
-    return value

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field, ValidationError, model_validator
 
 from mote._errors import unknown_name, validation_message
-from mote._yaml import StrictModel, read_yaml_mapping
+from mote._yaml import StrictModel, read_yaml_mapping, resolve_inputs
 from mote.runtime import DeviceName, Precision, migrate_bf16_key
 from mote.train.config import TaskTraining
 
@@ -132,13 +132,7 @@ class PipelineConfig(StrictModel):
 def load_pipeline_config(path: str | Path, overrides: list[str] | None = None) -> PipelineConfig:
     path = Path(path)
     data: dict[str, Any] = read_yaml_mapping(path, "Pipeline config", overrides, example="budget.max_steps=20")
-    sections = [(data, "recipe"), (data, "data_root")]
-    if isinstance(data.get("eval"), dict):
-        sections.append((data["eval"], "data_root"))
-    for section, key in sections:  # relative paths: to the config file, when that is where they exist
-        value = section.get(key)
-        if isinstance(value, str) and not Path(value).is_absolute() and (path.parent / value).exists():
-            section[key] = str((path.parent / value).resolve())
+    resolve_inputs(path, data, ["base", "recipe", "data_root", "eval.data_root"])
     try:
         return PipelineConfig.model_validate(data)
     except ValidationError as e:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from mote._errors import unknown_name, validation_message
-from mote._yaml import StrictModel, apply_overrides, read_yaml_mapping
+from mote._yaml import StrictModel, apply_overrides, read_yaml_mapping, resolve_inputs
 from mote.losses import LOSSES
 from mote.runtime import DeviceName, Precision, migrate_bf16_key
 from mote.tasks import TaskSet
@@ -232,11 +232,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
     if "datasets" in data and "train" not in data:  # a data recipe: train a MoTE model with the defaults
         data = {"data": {"recipe": str(path)}, "train": {"output_dir": str(Path("runs") / path.stem)}}
     apply_overrides(data, overrides, example="--set train.max_steps=20")
-    recipe = data.get("data", {}).get("recipe") if isinstance(data.get("data"), dict) else None
-    if isinstance(recipe, str) and not Path(recipe).is_absolute() and not Path(recipe).exists():
-        candidate = path.parent / recipe
-        if candidate.exists():
-            data["data"]["recipe"] = str(candidate)
+    resolve_inputs(path, data, ["model.base", "data.recipe", "data.data_root", "train.eval.data_root"])
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as e:
