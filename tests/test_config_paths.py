@@ -73,3 +73,13 @@ def test_a_path_relative_to_the_working_folder_still_works(layout: Path) -> None
     cfg = load_config(_write(layout, "train2.yaml", {"data": {"recipe": "local-recipe.yaml"},
                                                       "train": {"output_dir": "runs/y"}}))
     assert cfg.data.recipe == "local-recipe.yaml" and Path(cfg.data.recipe).is_file()
+
+
+def test_one_data_format_error_for_every_reader() -> None:
+    """Training and evaluation readers raise the same DataFormatError (there were two classes of that name)."""
+    from mote.data import DataFormatError as TrainingError
+    from mote.evaluate.sources._files import DataFormatError as EvaluationError
+
+    assert TrainingError is EvaluationError
+    assert str(TrainingError("f.tsv", 3, "7 fields", "a\tb")) == "f.tsv:3: expected 7 fields; got 'a\\tb'."
+    assert str(TrainingError("Missing data file 'x'.")) == "Missing data file 'x'."

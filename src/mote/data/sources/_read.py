@@ -10,9 +10,16 @@ from pathlib import Path
 
 
 class DataFormatError(ValueError):
-    """A malformed input row: ``file:line: expected ...; got ...``."""
+    """A data file that is missing or not in the format its reader expects (training and evaluation readers
+    alike): ``DataFormatError(path, line, expected, got)`` gives ``file:line: expected ...; got ...``, and
+    ``DataFormatError(message)`` a message written out in full."""
 
-    def __init__(self, path: Path | str, where: int | str | None, expected: str, got: object = None) -> None:
+    def __init__(self, path: Path | str, where: int | str | None = None, expected: str | None = None,
+                 got: object = None) -> None:
+        if expected is None:  # a complete message
+            super().__init__(str(path))
+            self.path, self.where = None, None
+            return
         loc = f"{path}:{where}" if where is not None else str(path)
         if isinstance(where, str) and not where.isdigit():
             loc = f"{path} ({where})"

@@ -7,11 +7,11 @@ from collections.abc import Sized
 from pathlib import Path
 from typing import Any
 
+from mote.data.sources._read import DataFormatError  # one error class for every data reader
+
+__all__ = ["Columns", "DataFormatError", "check_same_length", "label_ids", "need", "read_csv", "read_lines", "read_tsv"]
+
 Columns = dict[str, list[Any]]  # column name -> values, ready for datasets.Dataset.from_dict
-
-
-class DataFormatError(ValueError):
-    """A local data file is missing or does not have the format its reader expects."""
 
 
 def need(path: Path) -> Path:
