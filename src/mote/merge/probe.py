@@ -31,13 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict
 from torch import Tensor, nn
 from torch.func import functional_call
 
 from mote._errors import unknown_name
 from mote.losses import LOSSES, SCORED_LOSSES, get_loss
 from mote.losses.masking import UNKNOWN
+from mote.losses.settings import DEFAULT_TEMPERATURE, SETTING_KEYS, LossSettings
 from mote.model.io import missing
 from mote.textio import read_utf8
 
@@ -45,25 +46,12 @@ log = logging.getLogger(__name__)
 
 ProbeExample = Mapping[str, Any]
 REQUIRED_KEYS = ("anchor", "positive", "task")
-SETTING_KEYS = ("loss", "scored_loss", "temperature")
-DEFAULT_TEMPERATURE = 0.05
 
 
-class ProbeTaskSettings(BaseModel):
-    """The training objective of one probe task: the same fields as the training config's task settings."""
+class ProbeTaskSettings(LossSettings):
+    """The training objective of one probe task: the training config's loss settings (one declaration)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-    loss: str = Field("infonce", description="Loss of unscored rows (infonce).")
-    scored_loss: str = Field("cosent", description="Loss of rows with a score (cosent, angle).")
-    temperature: float = Field(DEFAULT_TEMPERATURE, gt=0, description="Temperature (CoSENT/AnglE scale = 1/t).")
-
-    @model_validator(mode="after")
-    def _check(self) -> ProbeTaskSettings:
-        for name in (self.loss, self.scored_loss):
-            if name not in LOSSES:
-                raise unknown_name("loss", name, LOSSES)
-        return self
 
     @classmethod
     def from_training(cls, settings: Any) -> ProbeTaskSettings:

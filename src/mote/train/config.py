@@ -9,29 +9,19 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from mote._errors import unknown_name, validation_message
 from mote._yaml import StrictModel, apply_overrides, read_yaml_mapping, resolve_inputs
-from mote.losses import LOSSES
+from mote.losses.settings import LossSettings
 from mote.runtime import DeviceName, Precision, migrate_bf16_key
 from mote.tasks import TaskSet
 
 
-class TaskTraining(StrictModel):
-    """Task-aware hyperparameters of one task."""
+class TaskTraining(LossSettings):
+    """Task-aware hyperparameters of one task: its loss settings (shared with the merge probe) and batching."""
 
-    loss: str = Field("infonce", description="infonce for pairs/triplets; cosent or angle for scored pairs.")
-    scored_loss: str = Field("cosent", description="Loss used for this task's datasets that carry a score.")
-    temperature: float = Field(0.05, gt=0, description="Contrastive temperature (logit scale = 1/temperature).")
     hard_negatives: int = Field(1, ge=0, description="Hard negatives per anchor (when the data has them).")
     weight: float = Field(1.0, ge=0, description="Loss weight of this task's batches.")
     batching: Literal["single", "mixed"] = Field(
         "single", description="single: every batch from one dataset of this task; mixed: this task's datasets mixed."
     )
-
-    @model_validator(mode="after")
-    def _check(self) -> TaskTraining:
-        for name in (self.loss, self.scored_loss):
-            if name not in LOSSES:
-                raise unknown_name("loss", name, LOSSES)
-        return self
 
 
 # Defaults in the spirit of the MoTE paper's task-aware training: retrieval sharper, STS softer.
