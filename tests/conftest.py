@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -58,6 +59,15 @@ def make_tiny_st(folder: Path, model_type: str = "bert", seed: int = 0) -> Path:
     out = folder / "st"
     st.save(str(out))
     return out
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """torch on one thread for the test (merge tests compare float sums that thread counts reorder)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def perturbed_copy(src: Path, dst: Path, seed: int, scale: float = 0.02) -> Path:

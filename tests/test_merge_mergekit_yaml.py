@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +24,7 @@ runner = CliRunner()
 Paths = dict[str, str]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _fine_tune(src: Path, dst: Path, seed: int) -> Path:
-    return perturbed_copy(src, dst, seed)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +33,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("mergekit-yaml")
     shutil.copytree(make_tiny_st(root / "build", "bert"), root / "base")
     for i in range(3):
-        _fine_tune(root / "base", root / f"ft{i}", seed=i + 1)
+        perturbed_copy(root / "base", root / f"ft{i}", seed=i + 1)
     return root
 
 

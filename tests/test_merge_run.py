@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +32,7 @@ PROMPTS = {"query": "query: ", "document": "passage: ", "similarity": "similar: 
 FAST_SP = {"steps": 4, "batch_size": 4, "lr": 0.1}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _fine_tune(src: Path, dst: Path, seed: int) -> Path:
-    return perturbed_copy(src, dst, seed)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _write_probe(path: Path, n: int = 24) -> Path:
@@ -68,7 +58,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     cfg.write_text(json.dumps({**json.loads(cfg.read_text()), "prompts": PROMPTS}), encoding="utf-8")
     paths = {"root": root, "base": base, "probe": _write_probe(root / "probe.jsonl")}
     for i in range(3):
-        paths[f"ft{i}"] = _fine_tune(base, root / f"ft{i}", seed=i + 1)
+        paths[f"ft{i}"] = perturbed_copy(base, root / f"ft{i}", seed=i + 1)
     upcycle(base, TASKS, layers="every-other", out=root / "mote-init")
     st = load(root / "mote-init")
     with torch.no_grad():
