@@ -37,6 +37,7 @@ def test_upcycled_card_is_not_the_bases(minilm_dir: Path, tmp_path: Path) -> Non
         assert re.search(rf"\| `{task}` \| {i} \| `{prefix}` \|", card), card
     assert 'task="similarity"' in card and "encode_query" in card
     assert "blocks [1, 3, 5]" in card
+    assert "# MoTE (5 task experts) up-cycled from sentence-transformers/all-MiniLM-L6-v2" in card  # the card's title
 
 
 def test_upcycled_card_without_instructions_says_none(tiny_st_dir: Path, tmp_path: Path) -> None:

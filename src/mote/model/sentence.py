@@ -148,7 +148,7 @@ def upcycle(
     st.prompts = dict(task_set.prompts())
     st.default_prompt_name = None
     facts = card_facts(st)
-    use_card(st, facts, f"MoTE ({len(task_set.names)} task experts) up-cycled from {facts['base_model']}")
+    facts["title"] = f"MoTE ({len(task_set.names)} task experts) up-cycled from {facts['base_model']}"
     return _save_and_reload(st, out, overwrite, facts)
 
 
@@ -329,7 +329,7 @@ def average(
         weights=_weights_by_task(per_block, names), base_model=display_name(moe.config.base_model),
         tags=["expert-averaging"],
     )
-    use_card(st, facts, f"Expert-averaged dense model ({len(names)} tasks) of {facts['base_model']}")
+    facts["title"] = f"Expert-averaged dense model ({len(names)} tasks) of {facts['base_model']}"
     return _save_and_reload(st, out, overwrite, facts)
 
 
