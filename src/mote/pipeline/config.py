@@ -61,6 +61,10 @@ class PipelineConfig(StrictModel):
     recipe: str = Field(..., description="Data recipe (see recipes/).")
     data_root: str | None = Field(None, description="Training data root (default: the recipe's).")
     output_dir: str = Field(..., description="Pipeline folder: one sub-folder per variant and seed, REPORT.md.")
+    archive: str | None = Field(
+        None, description="Folder of finished jobs' scores and per-item records (no models; small enough to "
+        "commit): archived jobs are restored instead of run again, new ones added (mote.pipeline.archive)."
+    )
     variants: list[str] = Field(default_factory=list, description="Variants to run (empty: all available).")
     seeds: list[int] = Field(default_factory=lambda: [42])
     key_seeds: list[int] = Field(default_factory=list, description="Extra seeds for the key variants.")

@@ -355,15 +355,22 @@ def run_variant(
     done = folder / "result.json"
     scored_with = eval_hash(config)
     cached: dict[str, Any] | None = json.loads(done.read_text()) if done.is_file() else None
+    if cached is None and config.archive:
+        cached = _restore(config, variant, seed, digest, folder, say)
     if cached is not None and (not variant.evaluated or cached.get("eval_hash") == scored_with):
-        say(f"{variant.name} (seed {seed}): cached ({folder})")
+        if not cached.get("restored_from_archive"):
+            say(f"{variant.name} (seed {seed}): cached ({folder})")
         return cached
+    if cached is not None and not _model_present(cached):  # restored scores of other settings, and no model
+        cached = None
     if cached is not None:  # built already; the evaluation settings changed
         model_dir = resolve_model(config.base) if variant.kind == "base" else cached["model_dir"]
         facts = {k: cached[k] for k in BUILD_FACTS if k in cached}
         say(f"{variant.name} (seed {seed}): built already, evaluation settings changed")
     else:
         folder.mkdir(parents=True, exist_ok=True)
+        if variant.source:
+            ensure_model(config, variant.source, seed, sources, say)
         say(f"{variant.name} (seed {seed}): building ({variant.description})")
         model_dir, facts = build_variant(config, variant, seed, folder, sources)
     if not variant.evaluated:  # a source only (the separate models): nothing to score
@@ -408,6 +415,68 @@ def run_variant(
     return result
 
 
+def _restore(config: PipelineConfig, variant: Variant, seed: int, digest: str, folder: Path,
+             say: Callable[[str], None]) -> dict[str, Any] | None:
+    """The job's archived result written into ``folder`` (scores and per-item records, no model), or None."""
+    from mote.pipeline import archive
+
+    assert config.archive is not None
+    entry = archive.load(config.archive, variant.name, seed, digest)
+    if entry is None:
+        return None
+    if variant.evaluated and entry["result"].get("eval_hash") != eval_hash(config):
+        say(f"{variant.name} (seed {seed}): archived with other evaluation settings; building and scoring it")
+        return None
+    say(f"{variant.name} (seed {seed}): restored from the archive "
+        f"({archive.entry_path(config.archive, variant.name, seed, digest)})")
+    return archive.restore(entry, folder)
+
+
+def _model_present(result: dict[str, Any]) -> bool:
+    if result.get("kind") == "base":
+        return True
+    paths = [result.get("model_dir"), *(result.get("models") or {}).values()]
+    return all(p and Path(p).exists() for p in paths)
+
+
+def ensure_model(config: PipelineConfig, name: str, seed: int, sources: dict[tuple[str, int], dict[str, Any]],
+                 say: Callable[[str], None]) -> None:
+    """A source job restored from the archive has its scores but not its model: a derived job needs the model,
+    so it is built again in the source's job folder with the same settings and seed (and its source's, in
+    turn). The archived scores are kept; the result records the model's new place."""
+    src = sources[(name, seed)]
+    if _model_present(src):
+        return
+    variant = all_variants()[name]
+    folder = job_folder(config, variant, seed, migrate=False)
+    if variant.source:
+        ensure_model(config, variant.source, seed, sources, say)
+    say(f"{name} (seed {seed}): building its model again for a derived variant (its scores are the archived ones)")
+    model_dir, facts = build_variant(config, variant, seed, folder, sources)
+    src["model_dir"] = model_dir
+    if "models" in facts:
+        src["models"] = facts["models"]
+    atomic_write_text(folder / "result.json", json.dumps(src, indent=2) + "\n")
+
+
+def _archive(config: PipelineConfig, variant: Variant, seed: int, result: dict[str, Any],
+             say: Callable[[str], None]) -> None:
+    """Add a finished job to the config's archive unless the archive holds it with the same scores' settings."""
+    from mote.pipeline import archive
+
+    if not config.archive or result.get("restored_from_archive"):
+        return
+    digest = build_hash(config, variant, seed)
+    try:
+        held = archive.load(config.archive, variant.name, seed, digest)
+    except ValueError:
+        held = None  # a damaged entry is replaced by the job it stands for
+    if held is not None and held["result"].get("eval_hash") == result.get("eval_hash"):
+        return
+    path = archive.save(config.archive, result, job_folder(config, variant, seed, migrate=False), digest)
+    say(f"{variant.name} (seed {seed}): archived ({path})")
+
+
 # what building a model records (kept when only the evaluation is redone); the rest of a result is scores
 BUILD_FACTS = ("train_seconds", "examples_seen", "precision", "derive_seconds", "learned", "merge_tasks",
                "models", "steps_per_model")
@@ -422,7 +491,8 @@ def run_pipeline(
     """Run every (variant, seed) job (cached), then write REPORT.md, report.json and the plot.
 
     ``report_only``: build nothing; report the jobs already finished and list the missing ones (a partial
-    report of a long run, honestly labelled)."""
+    report of a long run, honestly labelled). With ``config.archive``, archived jobs are restored instead of
+    run again and every finished job is added to the archive (:mod:`mote.pipeline.archive`)."""
     out = Path(config.output_dir)
     jobs = plan(config, only)
     check_eval_selection(config)  # before any job runs: a typo in eval.tasks must not cost a training run
@@ -445,16 +515,22 @@ def run_pipeline(
                 done = out / "variants" / variant.name / f"seed{seed}-{variant_hash(config, variant, seed)}" / \
                     "result.json"
             result = json.loads(done.read_text()) if done.is_file() else None
+            if result is None and config.archive:  # restoring scores builds nothing
+                done = job_folder(config, variant, seed, migrate=False) / "result.json"
+                result = _restore(config, variant, seed, build_hash(config, variant, seed), done.parent, say)
             if result is not None and (not variant.evaluated or result.get("eval_hash", eval_hash(config)) ==
                                        eval_hash(config)):
                 results[(variant.name, seed)] = result
                 eval_dirs[(variant.name, seed)] = done.parent / "eval"
+                if done.parent == job_folder(config, variant, seed, migrate=False):
+                    _archive(config, variant, seed, result, say)
             else:
                 missing.append(f"{variant.name} (seed {seed})")
             continue
         say(f"[{i}/{len(jobs)}] {variant.name} seed {seed}")
         results[(variant.name, seed)] = run_variant(config, variant, seed, results, say, previous_evals)
         eval_dirs[(variant.name, seed)] = job_folder(config, variant, seed, migrate=False) / "eval"
+        _archive(config, variant, seed, results[(variant.name, seed)], say)
     if report_only:
         say(f"report only: {len(results)} of {len(jobs)} jobs finished; missing: {', '.join(missing) or 'none'}")
         if not results:

@@ -1,0 +1,108 @@
+"""The pipeline archive: finished jobs (scores and per-item records, no models) kept apart from the run folder,
+so a matrix longer than one machine's life is finished on the next machine without redoing the jobs."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mote.pipeline import archive
+from mote.pipeline.config import PipelineConfig
+from mote.pipeline.run import run_pipeline
+
+
+def _cfg(tiny_st_dir: Path, shared_data: Path, tmp_path: Path, variants: list[str]) -> PipelineConfig:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"data_root: {shared_data}\ndatasets: {{banking77: {{max_examples: 64}}, "
+                      "trec: {max_examples: 64}}\n")
+    return PipelineConfig.model_validate({
+        "base": str(tiny_st_dir), "recipe": str(recipe), "output_dir": str(tmp_path / "out"),
+        "archive": str(tmp_path / "archive"), "variants": variants, "baseline": "base",
+        "budget": {"max_steps": 2, "batch_size": 8, "max_seq_length": 32, "precision": "fp32"},
+        "eval": {"suite": "extended", "tasks": ["TRECQuestionType", "MRPC"], "data_root": str(shared_data),
+                 "precision": "fp32"},
+    })
+
+
+@pytest.mark.shared_data
+def test_a_new_machine_restores_archived_jobs_and_rebuilds_only_the_models_a_derived_job_needs(
+    tiny_st_dir: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    cfg = _cfg(tiny_st_dir, shared_data, tmp_path, ["base", "mote"])
+    run_pipeline(cfg, say=lambda m: None)
+    first = json.loads((tmp_path / "out" / "report.json").read_text())
+    entries = sorted(p.relative_to(tmp_path / "archive").as_posix() for p in (tmp_path / "archive").rglob("*.json.gz")
+                     if "_shared" not in p.parts)
+    assert [e.split("/")[0] for e in entries] == ["base", "mote"]
+    # gold labels are stored once for both jobs, not once per job
+    entry = json.loads(gzip.decompress((tmp_path / "archive" / entries[1]).read_bytes()))
+    assert entry["items"]["MRPC"]["gold"].keys() == {"$shared"}
+    assert entry["result"]["model_dir"].startswith("@job/")  # no machine's path in the archive
+
+    shutil.rmtree(tmp_path / "out")  # the next machine: the archive (committed) is all that is left
+    messages: list[str] = []
+    run_pipeline(cfg, say=messages.append)
+    assert sum("restored from the archive" in m for m in messages) == 2, messages
+    assert not any("building" in m or "evaluating" in m for m in messages), messages
+    again = json.loads((tmp_path / "out" / "report.json").read_text())
+    for key in ("rows", "intervals", "split_means"):
+        assert again[key] == first[key], key
+
+    # a derived job not in the archive: its source's model is built again, its scores stay the archived ones
+    shutil.rmtree(tmp_path / "out")
+    messages.clear()
+    more = _cfg(tiny_st_dir, shared_data, tmp_path, ["base", "mote", "mote-ea"])
+    run_pipeline(more, say=messages.append)
+    assert any("mote (seed 42): building its model again" in m for m in messages), messages
+    assert sum("evaluating" in m for m in messages) == 1  # mote-ea only
+    data = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert data["rows"]["mote"] == first["rows"]["mote"]
+    runs = {r["variant"]: r for r in data["runs"]}
+    assert Path(runs["mote"]["model_dir"]).is_dir() and runs["mote-ea"]["tasks"].keys() == {"TRECQuestionType", "MRPC"}
+    assert (tmp_path / "archive" / "mote-ea").is_dir()
+    # the rebuilt model is the archived one's twin: mote-ea's intervals against base were computed
+    assert "mote-ea" in data["intervals"]["variants"]
+
+
+@pytest.mark.shared_data
+def test_report_only_exports_finished_jobs_into_the_archive(tiny_st_dir: Path, shared_data: Path,
+                                                            tmp_path: Path) -> None:
+    cfg = _cfg(tiny_st_dir, shared_data, tmp_path, ["base"])
+    plain = cfg.model_copy(update={"archive": None})
+    run_pipeline(plain, say=lambda m: None)
+    assert not (tmp_path / "archive").exists()
+    messages: list[str] = []
+    run_pipeline(cfg, say=messages.append, report_only=True)
+    assert list((tmp_path / "archive" / "base").glob("seed42-*.json.gz")), messages
+    assert any("archived" in m for m in messages)
+
+
+def test_a_damaged_entry_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    path = archive.entry_path(tmp_path, "mote", 42, "abc")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not gzip")
+    with pytest.raises(ValueError, match=r"seed42-abc\.json\.gz.*git checkout"):
+        archive.load(tmp_path, "mote", 42, "abc")
+    assert archive.load(tmp_path, "mote", 43, "abc") is None
+
+
+def test_paths_into_the_job_folder_travel_relative_and_records_round_trip(tmp_path: Path) -> None:
+    job = tmp_path / "runs" / "variants" / "separate" / "seed1-h"
+    (job / "eval" / "items").mkdir(parents=True)
+    record = {"kind": "spearman", "pred": [0.1, 0.5, 0.3], "gold": [1.0, 4.0, 2.0], "format": 1}
+    (job / "eval" / "items" / "STSBenchmark.json").write_text(json.dumps(record))
+    result = {"variant": "separate", "seed": 1, "kind": "separate", "model_dir": str(job / "train" / "separate"),
+              "models": {"query": str(job / "train" / "separate" / "query" / "final")}, "elsewhere": "/opt/x"}
+    archive.save(tmp_path / "a", result, job, "h")
+    moved = tmp_path / "other" / "seed1-h"
+    entry = archive.load(tmp_path / "a", "separate", 1, "h")
+    assert entry is not None
+    restored = archive.restore(entry, moved)
+    assert restored["model_dir"] == str(moved / "train" / "separate")
+    assert restored["models"] == {"query": str(moved / "train" / "separate" / "query" / "final")}
+    assert restored["elsewhere"] == "/opt/x" and restored["restored_from_archive"] is True
+    assert json.loads((moved / "eval" / "items" / "STSBenchmark.json").read_text()) == record
