@@ -272,7 +272,7 @@ def _mote_mcfg(assets: Assets, folder: Path) -> Path:
 @asset("fakedata")
 def _fakedata(assets: Assets, folder: Path) -> Path:
     """A data root with an (empty) folder per dataset source, so evaluation gets as far as loading the model."""
-    from mote.evaluate.suites import TASKS
+    from mote.data.evaluations.tasks import TASKS
 
     for t in TASKS.values():
         (folder / t.source).mkdir(exist_ok=True)

@@ -78,7 +78,7 @@ def test_a_path_relative_to_the_working_folder_still_works(layout: Path) -> None
 def test_one_data_format_error_for_every_reader() -> None:
     """Training and evaluation readers raise the same DataFormatError (there were two classes of that name)."""
     from mote.data import DataFormatError as TrainingError
-    from mote.evaluate.sources._files import DataFormatError as EvaluationError
+    from mote.data.evaluations._files import DataFormatError as EvaluationError
 
     assert TrainingError is EvaluationError
     assert str(TrainingError("f.tsv", 3, "7 fields", "a\tb")) == "f.tsv:3: expected 7 fields; got 'a\\tb'."

@@ -19,11 +19,11 @@ from mteb.mocks.mock_tasks.retrieval import MockRetrievalTask
 from mteb.mocks.mock_tasks.sts import MockSTSTask
 from mteb.types import PromptType
 
+from mote.data.evaluations.pairs_clusters import read_twitter_pit
+from mote.data.evaluations.retrieval import parse_sentence_list, read_trecqa
+from mote.data.evaluations.sts import read_sts_year
 from mote.evaluate import MoteEncoder, compare, evaluate, select_tasks
 from mote.evaluate.route import TaskRoute
-from mote.evaluate.sources.pairs_clusters import read_twitter_pit
-from mote.evaluate.sources.retrieval import parse_sentence_list, read_trecqa
-from mote.evaluate.sources.sts import read_sts_year
 from mote.evaluate.summary import TaskScore, summarize, to_markdown
 from mote.model.sentence import encode, load, upcycle
 from mote.tasks import TaskSet

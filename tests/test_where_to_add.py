@@ -91,13 +91,14 @@ def test_a_loss_is_a_class_and_one_line(tiny_st_dir: Path, tmp_path: Path, monke
 
 
 def test_an_evaluation_task_is_a_task_def_and_a_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An evaluation task: a TaskDef in mote/evaluate/suites.py and a reader in mote/evaluate/sources/;
+    """An evaluation task: a TaskDef in mote/data/evaluations/tasks.py and a reader in mote/data/evaluations/;
     mote evaluate then scores it with MTEB's evaluator for its type."""
     from scipy.stats import spearmanr
     from sentence_transformers import SentenceTransformer
 
-    from mote.evaluate import evaluate, suites
-    from mote.evaluate.local_tasks import TaskDef
+    from mote.data.evaluations import tasks as suites
+    from mote.data.evaluations.tasks import TaskDef
+    from mote.evaluate import evaluate
     from mote.model.resolve import DEFAULT_BASE, packaged_model_dir
 
     base = packaged_model_dir(DEFAULT_BASE)

@@ -2,7 +2,9 @@
 
 The evaluation pool holds the normalised texts of every split an evaluation reads (each source's
 ``eval_splits``; whole sources whose recipe flag says they are evaluated, e.g. SciFact's train qrels or all
-of SICK for SICK-R). A training row with a text in the pool is dropped and counted per evaluation; this
+of SICK for SICK-R) and every text each evaluation task scores, read through the task's own declaration
+(:meth:`mote.data.evaluations.tasks.TaskDef.scored_texts`; ``tests/test_leakage_pool.py`` checks every task
+of every suite). A training row with a text in the pool is dropped and counted per evaluation; this
 covers Flickr8k / SNLI captions against SICK and the STS ``images`` / ``MSRvid`` subsets (rules 2, 3) and
 STS-B train pairs taken from STS12-16 test (rule 1). Under ``sts_overlap: report`` STS-B rows whose only
 matches are the STS12-16 tests it was built from are kept and reported as "seen source" instead.
@@ -75,6 +77,22 @@ def _cached_index(root: str, flags: tuple[tuple[str, bool], ...]) -> EvalIndex:
                 checked.add(evaluation)
                 for text in record_texts(records):
                     hits[normalise(text)].add(evaluation)
+    # what every evaluation task scores, read through its own declaration and reader (the training readers
+    # above keep only what they train on: MRPC's non-paraphrases, a by-date post's subject line...)
+    from mote.data.evaluations.tasks import TASKS
+
+    allowed = {s.evaluation for s in SOURCES.values() if s.excluded_by and not dict(flags).get(s.excluded_by, True)}
+    for task in TASKS.values():
+        if task.name in allowed:  # the recipe trains on this evaluation's data on purpose (its flag is off)
+            continue
+        try:
+            texts = list(task.scored_texts(root))
+        except FileNotFoundError:  # a missing file; a malformed one is an error
+            missing.add(task.name)
+            continue
+        checked.add(task.name)
+        for text in texts:
+            hits[normalise(text)].add(task.name)
     if missing:
         log.warning("Evaluation data not found under %s, not deduplicated against: %s", root, sorted(missing))
     return EvalIndex({k: frozenset(v) for k, v in hits.items()}, tuple(sorted(checked)), tuple(sorted(missing)))
@@ -146,7 +164,7 @@ def eval_domains(recipe: Any, tasks: Iterable[str], task_set: Collection[str] | 
     a corpus *built from* a trained one counts, not the reverse (MRPC, whose sentences MSRpar reuses, is unseen;
     the recipe drops training rows whose text an evaluation reads)."""
     from mote._errors import unknown_name
-    from mote.evaluate.suites import TASKS
+    from mote.data.evaluations.tasks import TASKS
 
     trained = trained_sources(recipe, task_set)
     out = {}

@@ -10,8 +10,6 @@ published ones.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -29,8 +27,9 @@ from mteb.abstasks import (
 from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData
 from mteb.abstasks.task_metadata import TaskMetadata
 
-from mote.evaluate.sources._files import Columns
-from mote.evaluate.sources.retrieval import RetrievalData
+from mote.data.evaluations._files import Columns
+from mote.data.evaluations.retrieval import RetrievalData
+from mote.data.evaluations.tasks import TaskDef
 
 # base class of our own (non-MTEB-identical) tasks per MTEB task type
 OWN_BASES: dict[str, type[AbsTask]] = {
@@ -49,30 +48,6 @@ MAIN_SCORES = {
     "Retrieval": "ndcg_at_10",
     "Reranking": "map_at_1000",
 }
-
-
-@dataclass(frozen=True)
-class TaskDef:
-    """One evaluation task: where its data lives and how it becomes an MTEB task.
-
-    ``mteb_name`` set: the data is that MTEB task's dataset and the class derives from MTEB's; the
-    task keeps MTEB's name and metadata, except ``split`` when given (SciFact is scored on ``train``).
-    Otherwise the task is ours, built on MTEB's abstract class for ``type``.
-    """
-
-    name: str
-    type: str
-    source: str  # folder under data_root
-    split: str
-    reader: Callable[[Path], Any]  # data_root -> columns per split, or RetrievalData
-    mteb_name: str | None = None
-    description: str = ""
-    reference: str | None = None
-    attrs: Mapping[str, Any] = field(default_factory=dict)  # evaluator settings (class attributes)
-
-    @property
-    def mteb_identical(self) -> bool:
-        return self.mteb_name is not None
 
 
 class LocalDataTask:

@@ -20,10 +20,11 @@ import mteb
 from mteb.abstasks import AbsTask
 from mteb.results import ModelResult, TaskResult
 
+from mote.data.evaluations.tasks import TaskDef
 from mote.evaluate import items
 from mote.evaluate.cache import DEFAULT_CACHE_DIR
 from mote.evaluate.encoder import MoteEncoder, load_encoder
-from mote.evaluate.local_tasks import TaskDef, make_task
+from mote.evaluate.local_tasks import make_task
 from mote.evaluate.suites import select_tasks
 from mote.evaluate.summary import TaskScore, machine_info, summarize, to_markdown
 from mote.model.io import atomic_write_text, check_writable

@@ -118,7 +118,7 @@ def rivals_of(means: dict[str, dict[str, float]]) -> dict[str, str]:
 
 def split_means(rows: dict[str, dict[str, Any]], domains: dict[str, str]) -> dict[str, dict[str, float]]:
     """Per variant and domain (in-domain / unseen): the mean over task types of the per-type mean over tasks."""
-    from mote.evaluate.suites import TASKS
+    from mote.data.evaluations.tasks import TASKS
     from mote.evaluate.summary import mean_over_types
 
     out: dict[str, dict[str, float]] = {}
@@ -342,7 +342,7 @@ def _sources(rows: Mapping[str, Any]) -> dict[str, str | None]:
 
 def _intervals(rows: dict[str, dict[str, Any]], domains: dict[str, str], baseline: str, rivals: dict[str, str],
                eval_dirs: Mapping[tuple[str, int], Path], n: int) -> tuple[dict[str, Any], dict[str, str]]:
-    from mote.evaluate.suites import TASKS
+    from mote.data.evaluations.tasks import TASKS
 
     tasks = list(dict.fromkeys(t for r in rows.values() for t in r["tasks"]))
     sides, common, left_out = intervals.load_sides({k: v for k, v in eval_dirs.items() if k[0] in rows}, tasks)

@@ -37,6 +37,8 @@ def _file_digest(path: str) -> str:
 
 
 def _payload(config: PipelineConfig, variant: Variant, seed: int, with_eval: bool) -> dict[str, Any]:
+    from mote.data.recipe import DATA_VERSION
+
     source = all_variants().get(variant.source or "")
     source_hash = (variant_hash if with_eval else build_hash)(config, source, seed) if source else None
     described = asdict(variant)
@@ -57,6 +59,7 @@ def _payload(config: PipelineConfig, variant: Variant, seed: int, with_eval: boo
         "seed": seed,
         "merge": _merge_settings(config, variant),
         "mote": __version__,
+        "data": DATA_VERSION,
     }
     if with_eval:
         payload["eval"] = _eval_settings(config)

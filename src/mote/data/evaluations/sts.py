@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mote.evaluate.sources._files import Columns, DataFormatError, check_same_length, read_lines, read_tsv
+from mote.data.evaluations._files import (
+    Columns,
+    DataFormatError,
+    MissingDataFile,
+    check_same_length,
+    read_lines,
+    read_tsv,
+)
 
 # folder of each SemEval year's English test set under sts12-16/data/downstream/STS/
 STS_YEAR_DIRS = {
@@ -62,6 +69,8 @@ def read_sts_year(root: Path, year: int) -> Columns:
     if year not in STS_YEAR_DIRS:
         raise ValueError(f"No STS test set for year {year}; available: {sorted(STS_YEAR_DIRS)}.")
     folder = root / "sts12-16" / "data" / "downstream" / "STS" / STS_YEAR_DIRS[year]
+    if not folder.is_dir():
+        raise MissingDataFile(f"Missing STS folder {str(folder)!r}; is data_root the shared data folder?")
     inputs = sorted(folder.glob("STS.input.*.txt"))
     if not inputs:
         raise DataFormatError(f"No STS.input.*.txt files in {str(folder)!r}; is data_root the shared data folder?")

@@ -9,7 +9,13 @@ from typing import Any
 
 from mote.data.sources._read import DataFormatError  # one error class for every data reader
 
-__all__ = ["Columns", "DataFormatError", "check_same_length", "label_ids", "need", "read_csv", "read_lines", "read_tsv"]
+
+class MissingDataFile(DataFormatError, FileNotFoundError):
+    """A data file an evaluation reads is absent (a FileNotFoundError too: the leakage pool lists the
+    evaluation as not checked instead of failing)."""
+
+__all__ = ["Columns", "DataFormatError", "MissingDataFile", "check_same_length", "label_ids", "need", "read_csv",
+           "read_lines", "read_tsv"]
 
 Columns = dict[str, list[Any]]  # column name -> values, ready for datasets.Dataset.from_dict
 
@@ -17,7 +23,7 @@ Columns = dict[str, list[Any]]  # column name -> values, ready for datasets.Data
 def need(path: Path) -> Path:
     """Return ``path`` if it is a file, else raise naming it and the data-root fix."""
     if not path.is_file():
-        raise DataFormatError(
+        raise MissingDataFile(
             f"Missing data file {str(path)!r}. Pass the folder holding the shared datasets as data_root "
             "(e.g. --data-root ../shared/data); see that folder's README.md for the expected layout."
         )

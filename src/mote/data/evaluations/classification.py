@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mote.evaluate.sources._files import (
+from mote.data.evaluations._files import (
     Columns,
     DataFormatError,
     check_same_length,

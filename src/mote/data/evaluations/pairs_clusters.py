@@ -9,7 +9,7 @@ from __future__ import annotations
 import tarfile
 from pathlib import Path
 
-from mote.evaluate.sources._files import Columns, DataFormatError, check_same_length, need, read_lines, read_tsv
+from mote.data.evaluations._files import Columns, DataFormatError, check_same_length, need, read_lines, read_tsv
 
 # Turker votes "(paraphrase, not)" -> label; (2, 3) is "debatable" and discarded, as the PIT authors advise.
 PIT_LABELS = {"(3, 2)": 1, "(4, 1)": 1, "(5, 0)": 1, "(1, 4)": 0, "(0, 5)": 0, "(2, 3)": None}

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from mote.evaluate.sources._files import DataFormatError, read_csv, read_tsv
+from mote.data.evaluations._files import DataFormatError, read_csv, read_tsv
 
 
 @dataclass(frozen=True)
