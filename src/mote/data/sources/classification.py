@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mote._errors import unknown_name
+from mote.data import layout
 from mote.data.examples import LabelledTexts
 from mote.data.sources._read import DataFormatError, csv_rows, read_lines, split_tab
 from mote.data.sources.base import Source
@@ -42,7 +43,7 @@ def read_emotion(root: Path, split: str) -> LabelledTexts:
     return out
 
 
-TWEETEVAL_SUBSETS = ("emotion", "hate", "offensive", "sentiment")
+TWEETEVAL_SUBSETS = layout.TWEETEVAL_SUBSETS
 
 
 def read_tweeteval(root: Path, split: str, *, subset: str = "emotion") -> LabelledTexts:
@@ -70,14 +71,11 @@ def read_tweeteval(root: Path, split: str, *, subset: str = "emotion") -> Labell
     return LabelledTexts(texts, labels)
 
 
-TREC_FILES = {"train": "train_5500.label", "test": "TREC_10.label"}
-
-
 def read_trec(root: Path, split: str, *, labels: str = "coarse") -> LabelledTexts:
     """SentEval TREC ``COARSE:fine question`` (ISO-8859-1). ``labels``: coarse (6) or fine (50)."""
     if labels not in ("coarse", "fine"):
         raise unknown_name("TREC label kind", labels, ("coarse", "fine"))
-    path = root / "SentEval" / "data" / "downstream" / "TREC" / TREC_FILES[split]
+    path = root / layout.TREC_DIR / layout.TREC_FILES[split]
     out = LabelledTexts([], [])
     for n, line in enumerate(read_lines(path, "TREC file", encoding="latin-1"), 1):
         label, sep, text = line.partition(" ")

@@ -7,6 +7,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+from mote.data import layout
 from mote.data.examples import Example, Pairs
 from mote.data.sources._read import DataFormatError, parse_float, read_lines, split_tab
 from mote.data.sources.base import Source
@@ -29,12 +30,9 @@ def read_stsb(root: Path, split: str) -> Pairs:
     return out
 
 
-SICK_FILES = {"train": "SICK_train.txt", "trial": "SICK_trial.txt", "test": "SICK_test_annotated.txt"}
-
-
 def read_sick(root: Path, split: str) -> Pairs:
     """SICK 2014 TSV with a header: pair_ID, sentence_A, sentence_B, relatedness 1-5, entailment."""
-    path = root / "data" / "sts" / "sick2014" / SICK_FILES[split]
+    path = root / layout.SICK_DIR / layout.SICK_FILES[split]
     lines = read_lines(path, "SICK file")
     if not lines or not lines[0].startswith("pair_ID"):
         raise DataFormatError(path, 1, "the header 'pair_ID<TAB>sentence_A<TAB>sentence_B<TAB>...'", lines[:1])
@@ -45,23 +43,13 @@ def read_sick(root: Path, split: str) -> Pairs:
     return out
 
 
-STS_DIRS = {
-    "train": "STS12-en-train/STS2012-train",
-    "sts12": "STS12-en-test/test-gold",
-    "sts13": "STS13-en-test/test-gs",
-    "sts14": "STS14-en-test/sts-en-test-gs-2014",
-    "sts15": "STS15-en-test/test_evaluation_task2a",
-    "sts16": "STS16-en-test/sts2016-english-with-gs-v1.0",
-}
-
-
 def read_sts(root: Path, split: str) -> Pairs:
     """SemEval STS12-16: ``*.input.X.txt`` (s1 TAB s2[...]) + ``*.gs.X.txt`` (a score a line, 0-5).
 
     A blank gold line is an unscored pair (STS15/16): dropped and counted. A gold file without input
     (STS13 SMT, as in MTEB) is counted and skipped.
     """
-    folder = root / "data" / "downstream" / "STS" / STS_DIRS[split]
+    folder = root / layout.STS_DIR / layout.STS_SPLITS[split]
     if not folder.is_dir():
         raise FileNotFoundError(f"Missing STS folder: {folder} does not exist. Check data_root / the path.")
     out = Pairs([])
@@ -177,7 +165,7 @@ def read_twitter_pit(root: Path, split: str) -> Pairs:
 
 def read_mrpc(root: Path, split: str) -> Pairs:
     """MSR paraphrase TSV (Quality, #1 ID, #2 ID, #1 String, #2 String): paraphrase pairs (Quality 1)."""
-    path = root / "data" / "para" / "msr" / f"msr-para-{split}.tsv"
+    path = root / layout.MRPC_FILES[split]
     lines = read_lines(path, "MRPC file")
     if not lines or not lines[0].startswith("Quality"):
         raise DataFormatError(path, 1, "the header 'Quality<TAB>#1 ID<TAB>#2 ID<TAB>#1 String<TAB>#2 String'")

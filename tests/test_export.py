@@ -1,0 +1,112 @@
+"""``mote export``: per-task graphs of a MoTE model, one graph of a dense (averaged, merged) model; the exported
+folder encodes, through mote's runtime, what PyTorch encodes for each task (reference: the PyTorch model's own
+``encode``, independent of the export code), within the thresholds the export writes into its metadata."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sentence_transformers import SentenceTransformer
+
+from mote.model.routing import TaskExperts
+from mote.model.sentence import average, encode, load, mote_model, upcycle
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="needs onnxruntime")
+
+TEXTS = ["a cat sat on the mat", "how do I reset my PIN?", "stocks fell sharply on Tuesday", "ok",
+         "the enzyme regulates the cell cycle of yeast " * 5]
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.asarray((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1))
+
+
+@pytest.fixture(scope="module")
+def moe_dir(tiny_st_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    moe = upcycle(str(tiny_st_dir), layers="all", instructions="mote")
+    g = torch.Generator().manual_seed(0)
+    for bank in mote_model(moe).modules():  # distinct experts, as after training
+        if isinstance(bank, TaskExperts):
+            for expert in bank.experts:
+                for p in expert.parameters():
+                    p.data += 0.3 * torch.randn(p.shape, generator=g)
+    out = tmp_path_factory.mktemp("export") / "moe"
+    moe.save(str(out))
+    return out
+
+
+def test_a_mote_model_exports_one_graph_per_task_and_each_encodes_as_pytorch(moe_dir: Path, tmp_path: Path) -> None:
+    from mote.deploy.export import export
+    from mote.deploy.runtime import ExportedModel
+
+    out = export(moe_dir, tmp_path / "onnx", tasks=["query", "similarity"])
+    meta = json.loads((out / "mote_export.json").read_text())
+    assert sorted(meta["graphs"]) == ["query", "similarity"] and meta["kind"] == "mote"
+    assert all(c["min_cosine"] >= 0.9999 for c in meta["checks"].values()), meta["checks"]
+    st = load(str(moe_dir))
+    runtime = ExportedModel(out)
+    for task in ("query", "similarity"):
+        ref = encode(st, TEXTS, task=task)
+        got = runtime.encode(TEXTS, task=task)
+        assert got.shape == ref.shape and _cos(ref, got).min() >= 0.9999, task
+    # the routes differ: a graph traced once would have frozen one task's expert for all
+    q, s = runtime.encode(TEXTS, task="query"), runtime.encode(TEXTS, task="similarity")
+    assert _cos(q, s).min() < 0.999
+    with pytest.raises(ValueError, match=r"Unknown task 'classification'.*query"):
+        runtime.encode(TEXTS, task="classification")  # not exported
+
+
+def test_expert_averaged_and_merged_models_export_as_one_graph(moe_dir: Path, tmp_path: Path) -> None:
+    from mote.deploy.export import export
+    from mote.deploy.runtime import ExportedModel
+
+    ea = average(load(str(moe_dir)), out=tmp_path / "ea")
+    out = export(tmp_path / "ea", tmp_path / "ea-onnx")
+    meta = json.loads((out / "mote_export.json").read_text())
+    assert list(meta["graphs"]) == ["default"] and meta["kind"] == "dense"
+    runtime = ExportedModel(out)
+    for task in runtime.task_names:  # a dense model's tasks are its prompts, all on one graph
+        assert _cos(encode(ea, TEXTS, task=task), runtime.encode(TEXTS, task=task)).min() >= 0.9999
+
+
+def test_merged_model_exports(tiny_st_dir: Path, tmp_path: Path) -> None:
+    from conftest import perturbed_copy
+    from mote.deploy.export import export
+    from mote.deploy.runtime import ExportedModel
+    from mote.merge.config import MergeConfig
+    from mote.merge.run import run_merge
+
+    a, b = perturbed_copy(tiny_st_dir, tmp_path / "a", 1), perturbed_copy(tiny_st_dir, tmp_path / "b", 2)
+    merged = run_merge(MergeConfig(base=str(tiny_st_dir), models=[str(a), str(b)], method="ties",
+                                   out=str(tmp_path / "merged")))
+    out = export(merged, tmp_path / "merged-onnx")
+    ref = SentenceTransformer(str(merged), device="cpu").encode(TEXTS)
+    assert _cos(ref, ExportedModel(out).encode(TEXTS)).min() >= 0.9999
+
+
+def test_openvino_export_matches_pytorch(moe_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("openvino")
+    from mote.deploy.export import export
+    from mote.deploy.runtime import ExportedModel
+
+    out = export(moe_dir, tmp_path / "ov", format="openvino", tasks=["document"])
+    assert (out / "document" / "openvino_model.xml").is_file()
+    ref = encode(load(str(moe_dir)), TEXTS, task="document")
+    assert _cos(ref, ExportedModel(out, precision="fp32").encode(TEXTS, task="document")).min() >= 0.9999
+
+
+def test_bad_requests_are_refused_before_anything_is_written(moe_dir: Path, tmp_path: Path) -> None:
+    from mote.deploy.export import export
+
+    with pytest.raises(ValueError, match=r"Unknown export format 'onx'.*onnx"):
+        export(moe_dir, tmp_path / "x", format="onx")
+    with pytest.raises(ValueError, match="--format onnx"):
+        export(moe_dir, tmp_path / "x", format="openvino", quantize="int8")
+    with pytest.raises(ValueError, match=r"Unknown task 'querry'.*[Dd]id you mean.*query"):
+        export(moe_dir, tmp_path / "x", tasks=["querry"])
+    assert not (tmp_path / "x").exists()
