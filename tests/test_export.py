@@ -70,8 +70,11 @@ def test_expert_averaged_and_merged_models_export_as_one_graph(moe_dir: Path, tm
     meta = json.loads((out / "mote_export.json").read_text())
     assert list(meta["graphs"]) == ["default"] and meta["kind"] == "dense"
     runtime = ExportedModel(out)
-    for task in runtime.task_names:  # a dense model's tasks are its prompts, all on one graph
-        assert _cos(encode(ea, TEXTS, task=task), runtime.encode(TEXTS, task=task)).min() >= 0.9999
+    assert "default" in runtime.task_names and len(runtime.task_names) > 1
+    for task in runtime.task_names:  # a dense model's tasks are its prompts (and "default": the raw text), one graph
+        ref = encode(ea, TEXTS, task=None if task == "default" else task)
+        assert _cos(ref, runtime.encode(TEXTS, task=task)).min() >= 0.9999, task
+    assert _cos(encode(ea, TEXTS), runtime.encode(TEXTS)).min() >= 0.9999  # no task: the raw text on both sides
 
 
 def test_merged_model_exports(tiny_st_dir: Path, tmp_path: Path) -> None:
@@ -110,3 +113,51 @@ def test_bad_requests_are_refused_before_anything_is_written(moe_dir: Path, tmp_
     with pytest.raises(ValueError, match=r"Unknown task 'querry'.*[Dd]id you mean.*query"):
         export(moe_dir, tmp_path / "x", tasks=["querry"])
     assert not (tmp_path / "x").exists()
+
+
+def test_norms_follow_the_model_and_a_single_exported_task_is_not_a_default(moe_dir: Path, tmp_path: Path) -> None:
+    from mote.deploy.export import export
+    from mote.deploy.runtime import ExportedModel
+
+    out = export(moe_dir, tmp_path / "q", tasks=["query"])
+    runtime = ExportedModel(out)
+    ref = encode(load(str(moe_dir)), TEXTS, task="query")  # normalised or not, as the model's modules say
+    np.testing.assert_allclose(np.linalg.norm(runtime.encode(TEXTS, task="query"), axis=1),
+                               np.linalg.norm(ref, axis=1), rtol=1e-3)
+    with pytest.raises(ValueError, match="No task given"):  # PyTorch refuses too: this MoTE has no default task
+        runtime.encode(TEXTS)
+
+
+def test_a_graph_that_misses_its_threshold_is_refused_and_nothing_is_written(
+    moe_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mote.deploy import export as export_module
+
+    monkeypatch.setitem(export_module.THRESHOLDS, None, ("min_cosine", 1.01))  # unreachable
+    with pytest.raises(export_module.ExportCheckError, match=r"min_cosine .*\(threshold 1.01\)"):
+        export_module.export(moe_dir, tmp_path / "refused", tasks=["query"])
+    assert not (tmp_path / "refused").exists() and not list(tmp_path.glob(".refused*"))
+
+
+def test_int8_export_of_the_packaged_model_keeps_its_mean_cosine(minilm_dir: Path, tmp_path: Path) -> None:
+    from mote.deploy.export import export
+    from mote.deploy.runtime import ExportedModel
+
+    out = export(minilm_dir, tmp_path / "int8", quantize="int8")
+    meta = json.loads((out / "mote_export.json").read_text())
+    assert meta["checks"]["default"]["mean_cosine"] >= 0.99 and meta["checks"]["default"]["precision"] == "int8"
+    ref = SentenceTransformer(str(minilm_dir), device="cpu").encode(TEXTS)
+    assert _cos(ref, ExportedModel(out).encode(TEXTS)).mean() >= 0.98
+
+
+def test_cli_exports_and_reports_bad_input_without_a_traceback(moe_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mote.cli import app
+
+    runner = CliRunner()
+    ok = runner.invoke(app, ["export", str(moe_dir), "--out", str(tmp_path / "cli"), "--tasks", "query,document"])
+    assert ok.exit_code == 0, ok.output
+    assert "query: graph query, min cosine vs PyTorch" in ok.output and (tmp_path / "cli" / "document").is_dir()
+    bad = runner.invoke(app, ["export", str(moe_dir), "--out", str(tmp_path / "x"), "--format", "tflite"])
+    assert bad.exit_code != 0 and "Traceback" not in bad.output and "tflite" in bad.output

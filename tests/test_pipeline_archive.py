@@ -64,7 +64,10 @@ def test_a_new_machine_restores_archived_jobs_and_rebuilds_only_the_models_a_der
     runs = {r["variant"]: r for r in data["runs"]}
     assert Path(runs["mote"]["model_dir"]).is_dir() and runs["mote-ea"]["tasks"].keys() == {"TRECQuestionType", "MRPC"}
     assert (tmp_path / "archive" / "mote-ea").is_dir()
-    # the rebuilt model is the archived one's twin: mote-ea's intervals against base were computed
+    # the rebuilt model is the archived one's twin (same weights, byte for byte), so mote-ea is derived from the
+    # model whose scores the archive holds
+    archived = json.loads(gzip.decompress((tmp_path / "archive" / entries[1]).read_bytes()))["result"]
+    assert runs["mote"]["model_digest"] == archived["model_digest"] and "rebuilt_model_differs" not in runs["mote"]
     assert "mote-ea" in data["intervals"]["variants"]
 
 

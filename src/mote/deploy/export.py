@@ -47,8 +47,13 @@ CHECK_TEXTS = (
     "I loved this movie!!! best thing I've seen all year :)",
     "Which protein regulates the cell cycle in yeast?",
     "Subject: Re: new graphics card drivers for linux",
-    " ".join(["Embedding models map sentences to vectors so that similar meanings lie close together."] * 12),
+    # past 512 tokens: truncated to the model's max_seq_length, instruction included, as sentence-transformers does
+    " ".join(["Embedding models map sentences to vectors so that similar meanings lie close together."] * 40),
 )
+
+
+class ExportCheckError(ValueError):
+    """An exported graph does not encode as the PyTorch model within the threshold; nothing was written."""
 
 
 def _pooling(st: Any) -> tuple[str, bool]:
@@ -80,12 +85,13 @@ def _routes(st: Any, tasks: Sequence[str] | None) -> tuple[dict[str, Any], dict[
     moe = mote_of(st)
     if moe is None:
         prompts = {k: v for k, v in (st.prompts or {}).items() if isinstance(v, str) and v}
-        names = list(tasks or prompts or [DENSE])
+        names = list(dict.fromkeys([*(tasks or prompts), DENSE]))  # DENSE: the raw text, as encode() without a task
         for t in names:
             if t != DENSE and t not in prompts:
                 raise unknown_name("task", t, sorted(prompts) or [DENSE], "A dense model's tasks are its prompts.")
         table = {t: {"graph": DENSE, "instruction": prompts.get(t, "")} for t in names}
-        return {DENSE: st[0].auto_model}, table, getattr(st, "default_prompt_name", None)
+        prompt_default = getattr(st, "default_prompt_name", None)
+        return {DENSE: st[0].auto_model}, table, prompt_default if prompt_default in names else DENSE
     all_names = list(moe.config.tasks.names)
     names = list(tasks or all_names)
     for t in names:
@@ -204,15 +210,15 @@ def export(
         meta["mote_version"] = __version__
         atomic_write_text(tmp / METADATA, json.dumps(meta, indent=2) + "\n")
         runtime = ExportedModel(tmp)
-        checks = {}
+        checks: dict[str, dict[str, Any]] = {}
         for task in table:
             ref = encode(st, list(CHECK_TEXTS), task=None if task == DENSE else task, normalize=True)
             got = runtime.encode(list(CHECK_TEXTS), task=task, normalize=True)
             cos = (ref * got).sum(axis=1)
             checks[task] = {"min_cosine": float(cos.min()), "mean_cosine": float(cos.mean()),
-                            "texts": len(CHECK_TEXTS)}
+                            "texts": len(CHECK_TEXTS), "precision": runtime.precision}
             if checks[task][metric] < threshold:
-                raise RuntimeError(
+                raise ExportCheckError(
                     f"Export check failed for task {task!r}: {metric} {checks[task][metric]:.6f} against PyTorch "
                     f"(threshold {threshold}); nothing was written. Report it with the model and format."
                 )

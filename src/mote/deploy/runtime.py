@@ -34,14 +34,14 @@ class ExportedModel:
                                     "with `mote export MODEL --out DIR`.")
         self.meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
         self.tasks: dict[str, dict[str, str]] = self.meta["tasks"]
-        only = next(iter(self.tasks)) if len(self.tasks) == 1 else None
-        self.default_task: str | None = self.meta.get("default_task") or only
+        self.default_task: str | None = self.meta.get("default_task")  # None: every call names its task
         self.max_seq_length = int(self.meta["max_seq_length"])
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.folder / "tokenizer"))
         self._runners = {name: self._runner(self.folder / rel, precision, threads)
                          for name, rel in self.meta["graphs"].items()}
 
     def _runner(self, path: Path, precision: str, threads: int | None) -> Any:
+        self.precision = self.meta.get("quantize") or "fp32"  # what the graphs compute in
         if self.meta["format"] == "onnx":
             import onnxruntime as ort
 
@@ -56,6 +56,9 @@ class ExportedModel:
         config: dict[str, Any] = {}
         if precision == "fp32" or (precision == "auto" and not _native_bf16()):
             config["INFERENCE_PRECISION_HINT"] = "f32"
+        else:
+            config["INFERENCE_PRECISION_HINT"] = "bf16"
+            self.precision = "bf16"
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         compiled = core.compile_model(str(path), "CPU", config)

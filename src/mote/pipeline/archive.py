@@ -2,7 +2,7 @@
 enough to commit, so a matrix too long for one machine's session is finished over several.
 
 A pipeline's ``output_dir`` holds the models (hundreds of MB per job) and is lost with the machine; the
-archive (``archive:`` in the config, or ``--archive DIR``) holds, per job, one gzipped JSON entry
+archive (``archive:`` in the config, or ``--set archive=DIR``) holds, per job, one gzipped JSON entry
 ``VARIANT/seed<SEED>-<BUILD_HASH>.json.gz``: the job's ``result.json`` and the per-item records of its
 evaluation (what the report's paired bootstrap resamples). The records' gold side (labels, gold scores,
 query ids) is the same for every job of an evaluation, so it is stored once, content-addressed, under
@@ -54,7 +54,12 @@ def _share(archive: Path, value: Any) -> dict[str, str]:
 
 def _unshare(archive: Path, value: Any) -> Any:
     if isinstance(value, dict) and set(value) == {"$shared"}:
-        return _read_gz(archive / SHARED / f"{value['$shared']}.json.gz")
+        path = archive / SHARED / f"{value['$shared']}.json.gz"
+        try:
+            return _read_gz(path)
+        except (OSError, ValueError, EOFError) as e:
+            raise ValueError(f"Shared archive file {str(path)!r} cannot be read ({e}). Restore it from version "
+                             f"control (`git checkout -- {path}`).") from None
     return value
 
 
@@ -108,13 +113,15 @@ def load(archive: str | Path, variant: str, seed: int, build_hash: str) -> dict[
         entry = _read_gz(path)
         if not isinstance(entry, dict) or entry.get("format") != FORMAT or not isinstance(entry.get("result"), dict):
             raise ValueError(f"not a format-{FORMAT} archive entry")
-        entry["items"] = {t: {k: _unshare(Path(archive), v) for k, v in rec.items()}
-                          for t, rec in (entry.get("items") or {}).items()}
+        items = entry.get("items") or {}
+        if not isinstance(items, dict) or not all(isinstance(r, dict) for r in items.values()):
+            raise ValueError("its items are not per-task records")
     except (OSError, ValueError, EOFError) as e:
         raise ValueError(
             f"Archive entry {str(path)!r} cannot be read ({e}). Restore it from version control "
             f"(`git checkout -- {path}`), or delete it to build and score that job again."
         ) from None
+    entry["items"] = {t: {k: _unshare(Path(archive), v) for k, v in rec.items()} for t, rec in items.items()}
     return entry
 
 

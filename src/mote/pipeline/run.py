@@ -364,7 +364,10 @@ def run_variant(
         if not cached.get("restored_from_archive"):
             say(f"{variant.name} (seed {seed}): cached ({folder})")
         return cached
-    if cached is not None and not _model_present(cached):  # restored scores of other settings, and no model
+    if cached is not None and not _model_present(cached):  # scores of other settings, and no model to rescore
+        cached = _restore(config, variant, seed, digest, folder, say) if config.archive else None
+        if cached is not None and (not variant.evaluated or cached.get("eval_hash") == scored_with):
+            return cached
         cached = None
     if cached is not None:  # built already; the evaluation settings changed
         model_dir = resolve_model(config.base) if variant.kind == "base" else cached["model_dir"]
@@ -379,6 +382,7 @@ def run_variant(
     if not variant.evaluated:  # a source only (the separate models): nothing to score
         result = {"variant": variant.name, "seed": seed, "hash": digest, "kind": variant.kind,
                   "model_dir": model_dir, **facts}
+        result["model_digest"] = model_digest(result)
         atomic_write_text(done, json.dumps(result, indent=2) + "\n")
         return result
     report = info(load(model_dir))
@@ -414,6 +418,8 @@ def run_variant(
         "eval_precision": summary.get("settings", {}).get("precision"),
         "eval_hash": scored_with,
     }
+    if variant.kind != "base":
+        result["model_digest"] = model_digest(result)
     atomic_write_text(done, json.dumps(result, indent=2) + "\n")
     return result
 
@@ -426,6 +432,10 @@ def _restore(config: PipelineConfig, variant: Variant, seed: int, digest: str, f
     assert config.archive is not None
     entry = archive.load(config.archive, variant.name, seed, digest)
     if entry is None:
+        others = sorted(p.name for p in (Path(config.archive) / variant.name).glob(f"seed{seed}-*.json.gz"))
+        if others:  # e.g. another precision (CPU kind), budget or mote data version: said, never silent
+            say(f"{variant.name} (seed {seed}): the archive holds {', '.join(others)} but not seed{seed}-{digest} "
+                "(other build settings: precision, budget, data version...); building it")
         return None
     if variant.evaluated and entry["result"].get("eval_hash") != eval_hash(config):
         say(f"{variant.name} (seed {seed}): archived with other evaluation settings; building and scoring it")
@@ -459,7 +469,26 @@ def ensure_model(config: PipelineConfig, name: str, seed: int, sources: dict[tup
     src["model_dir"] = model_dir
     if "models" in facts:
         src["models"] = facts["models"]
+    rebuilt = model_digest(src)
+    if src.get("model_digest") and rebuilt != src["model_digest"]:
+        log.warning("%s (seed %d): the rebuilt model differs from the archived one (another machine or library "
+                    "version?): its archived scores are of the first model, %s is derived from the rebuilt one.",
+                    name, seed, "the derived variant")
+        src["rebuilt_model_differs"] = True
+    src["model_digest"] = rebuilt
     atomic_write_text(folder / "result.json", json.dumps(src, indent=2) + "\n")
+
+
+def model_digest(result: dict[str, Any]) -> str:
+    """sha256 (16 hex) of the safetensors weights of a result's model(s): a rebuilt model is compared with it."""
+    h = hashlib.sha256()
+    folders = list((result.get("models") or {}).values()) or [result["model_dir"]]  # separate: its models only
+    for folder in folders:
+        for f in sorted(Path(folder).rglob("*.safetensors")):
+            with f.open("rb") as fh:
+                for block in iter(lambda fh=fh: fh.read(1 << 22), b""):  # type: ignore[misc]
+                    h.update(block)
+    return h.hexdigest()[:16]
 
 
 def _archive(config: PipelineConfig, variant: Variant, seed: int, result: dict[str, Any],
