@@ -617,6 +617,33 @@ def export(
 
 
 @app.command()
+def serve(
+    model: Annotated[str, typer.Argument(help="Model folder (mote or sentence-transformers) or a mote export.")],
+    host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    api_key: Annotated[str | None, typer.Option(envvar="MOTE_API_KEY",
+                                                help="Require 'Authorization: Bearer KEY' (or set MOTE_API_KEY).")
+                       ] = None,
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
+    max_batch: Annotated[int, typer.Option(min=1, help="Most texts in one dynamic batch.")] = 64,
+    max_wait_ms: Annotated[float, typer.Option(min=0, help="How long a batch waits for more requests.")] = 5.0,
+    max_inputs: Annotated[int, typer.Option(min=1, help="Most inputs in one request (413 beyond).")] = 2048,
+    max_chars: Annotated[int, typer.Option(min=1, help="Most characters in one input (413 beyond).")] = 100_000,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens in one request (413 beyond).")] = 300_000,
+) -> None:
+    """Serve an OpenAI-compatible POST /v1/embeddings with a "task" field, dynamic batching, /health, /v1/models
+    and Prometheus /metrics. Ctrl-C stops accepting and finishes the requests in flight."""
+    from mote.deploy.serve import Limits
+    from mote.deploy.serve import serve as do_serve
+
+    try:
+        do_serve(model, host=host, port=port, api_key=api_key, precision=precision, max_batch=max_batch,
+                 max_wait_ms=max_wait_ms, limits=Limits(max_inputs, max_chars, max_tokens))
+    except USER_ERRORS as e:
+        _fail(e)
+
+
+@app.command()
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     seconds: Annotated[float, typer.Option(min=0, help="Encode-rate measurement time (0: skip it).")] = 5.0,

@@ -1,0 +1,332 @@
+"""``mote serve``: an OpenAI-compatible embeddings endpoint that routes every input by its task.
+
+``POST /v1/embeddings`` takes OpenAI's body (``input`` a string or a list, ``model``, ``encoding_format``
+float|base64, ``dimensions``) plus ``task`` (or ``input_type`` query|document as an alias). Requests that arrive
+together are batched (:class:`Batcher`): inputs of one task share one encode call (one expert route), up to
+``max_batch`` texts or ``max_wait_ms`` after the first. ``GET /health``, ``GET /v1/models`` and Prometheus
+``GET /metrics``; an optional API key (``Authorization: Bearer KEY``); limits per request on inputs, characters
+and tokens (413, or 422 for an empty or malformed body). The server runs PyTorch model folders and
+``mote export`` folders alike.
+
+FastAPI + uvicorn: the standard async stack in Python serving (the OpenAI-compatible servers users know are
+built on it), pydantic validation shared with the rest of mote, and uvicorn's graceful shutdown, which stops
+accepting connections and finishes the requests in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from fastapi import Request  # module level: FastAPI resolves the endpoints' annotations from this module
+from pydantic import BaseModel, ConfigDict
+
+INPUT_TYPES = {"query": "query", "document": "document", "passage": "document"}
+
+
+class Backend:
+    """What the server encodes with: a PyTorch model folder or an exported one, behind one ``encode``."""
+
+    def __init__(self, model: str | os.PathLike[str], precision: str = "auto") -> None:
+        self.path = Path(model)
+        self.model_id = self.path.name or str(model)
+        if (self.path / "mote_export.json").is_file():
+            from mote.deploy.runtime import ExportedModel
+
+            self.exported: Any = ExportedModel(self.path, precision=precision)
+            self.tokenizer = self.exported.tokenizer
+            self.task_names: list[str] = self.exported.task_names
+            self.default_task: str | None = self.exported.default_task
+            self.kind = "export"
+            return
+        from mote.model.hf import mote_of
+        from mote.model.sentence import load
+        from mote.runtime import resolve
+
+        self.exported = None
+        self.st = load(str(model))
+        self.runtime = resolve(precision, "cpu")  # load() puts the model on the CPU
+        self.tokenizer = self.st.tokenizer
+        moe = mote_of(self.st)
+        if moe is not None:
+            self.task_names = list(moe.config.tasks.names)
+            try:
+                self.default_task = moe.config.tasks.resolve(None)
+            except ValueError:
+                self.default_task = None
+        else:
+            prompts = [k for k, v in (self.st.prompts or {}).items() if isinstance(v, str) and v]
+            self.task_names = [*prompts, "default"]
+            self.default_task = "default"
+        self.kind = "pytorch"
+
+    def resolve(self, task: str | None) -> str:
+        from mote._errors import unknown_name
+
+        name = task if task is not None else self.default_task
+        if name is None:
+            raise ValueError(f"No task given and the model has no default task: send \"task\" (one of "
+                             f"{', '.join(self.task_names)}).")
+        if name not in self.task_names:
+            raise unknown_name("task", name, self.task_names, 'Send one of these as "task".')
+        return name
+
+    def encode(self, texts: Sequence[str], task: str) -> np.ndarray:
+        if self.exported is not None:
+            return np.asarray(self.exported.encode(list(texts), task=task), dtype=np.float32)
+        import torch
+
+        from mote.model.sentence import encode
+
+        with torch.inference_mode(), self.runtime.autocast():
+            emb = encode(self.st, list(texts), task=None if task == "default" else task)
+        return np.asarray(emb, dtype=np.float32)
+
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        return sum(len(ids) for ids in self.tokenizer(list(texts), add_special_tokens=True)["input_ids"])
+
+
+@dataclass
+class _Job:
+    texts: list[str]
+    task: str
+    future: asyncio.Future[np.ndarray]
+
+
+@dataclass
+class Metrics:
+    requests: Counter[str] = field(default_factory=Counter)  # by HTTP status
+    texts: int = 0
+    batches: int = 0
+    batch_texts: int = 0
+    encode_calls: int = 0
+    request_seconds: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def prometheus(self) -> str:
+        lines = ["# HELP mote_requests_total Embedding requests by HTTP status.",
+                 "# TYPE mote_requests_total counter"]
+        lines += [f'mote_requests_total{{status="{s}"}} {n}' for s, n in sorted(self.requests.items())]
+        for name, value, kind, text in (
+            ("mote_texts_total", self.texts, "counter", "Texts embedded."),
+            ("mote_batches_total", self.batches, "counter", "Dynamic batches run."),
+            ("mote_batch_texts_total", self.batch_texts, "counter", "Texts in dynamic batches (sum)."),
+            ("mote_encode_calls_total", self.encode_calls, "counter", "Encode calls (one per task in a batch)."),
+            ("mote_request_seconds_total", round(self.request_seconds, 6), "counter", "Time in embedding requests."),
+        ):
+            lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {value}"]
+        return "\n".join(lines) + "\n"
+
+
+class Batcher:
+    """Collects concurrent requests into batches: at most ``max_batch`` texts, closed ``max_wait_ms`` after its
+    first request; each task's inputs of a batch are encoded in one call (one expert route), in one worker
+    thread (the model's own threads parallelise inside a call)."""
+
+    def __init__(self, backend: Backend, metrics: Metrics, max_batch: int = 64, max_wait_ms: float = 5.0) -> None:
+        self.backend, self.metrics = backend, metrics
+        self.max_batch, self.max_wait = max_batch, max_wait_ms / 1000
+        self._queue: asyncio.Queue[_Job] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mote-encode")
+
+    async def submit(self, texts: list[str], task: str) -> np.ndarray:
+        if self._queue is None or self._worker is None or self._worker.done():
+            self._queue = asyncio.Queue()
+            self._worker = asyncio.get_running_loop().create_task(self._run())
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Job(texts, task, future))
+        return await future
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            jobs = [await self._queue.get()]
+            size = len(jobs[0].texts)
+            deadline = loop.time() + self.max_wait
+            while size < self.max_batch:
+                timeout = deadline - loop.time()
+                if timeout <= 0:
+                    break
+                try:
+                    job = await asyncio.wait_for(self._queue.get(), timeout)
+                except TimeoutError:
+                    break
+                jobs.append(job)
+                size += len(job.texts)
+            await self._encode(jobs, loop)
+
+    async def _encode(self, jobs: list[_Job], loop: asyncio.AbstractEventLoop) -> None:
+        by_task: dict[str, list[_Job]] = {}
+        for job in jobs:
+            by_task.setdefault(job.task, []).append(job)
+        with self.metrics.lock:
+            self.metrics.batches += 1
+            self.metrics.batch_texts += sum(len(j.texts) for j in jobs)
+        for task, group in by_task.items():
+            texts = [t for j in group for t in j.texts]
+            try:
+                emb = await loop.run_in_executor(self._pool, self.backend.encode, texts, task)
+            except Exception as e:  # the requests of this group fail; the server keeps serving
+                for j in group:
+                    if not j.future.done():
+                        j.future.set_exception(e)
+                continue
+            with self.metrics.lock:
+                self.metrics.encode_calls += 1
+            start = 0
+            for j in group:
+                if not j.future.done():
+                    j.future.set_result(emb[start:start + len(j.texts)])
+                start += len(j.texts)
+
+
+class EmbeddingRequest(BaseModel):
+    """OpenAI's embeddings body, plus ``task`` / ``input_type``."""
+
+    model_config = ConfigDict(extra="ignore")  # OpenAI clients send fields (user, ...) this server ignores
+
+    input: str | list[str]
+    model: str | None = None
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = None
+    task: str | None = None
+    input_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_inputs: int = 2048
+    max_chars: int = 100_000  # per input
+    max_tokens: int = 300_000  # per request, after tokenisation (special tokens included)
+
+
+def create_app(backend: Backend, api_key: str | None = None, limits: Limits | None = None, max_batch: int = 64,
+               max_wait_ms: float = 5.0) -> Any:
+    """The FastAPI application serving ``backend``."""
+    from fastapi import FastAPI
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse, PlainTextResponse
+    limits = limits or Limits()
+    metrics = Metrics()
+    batcher = Batcher(backend, metrics, max_batch=max_batch, max_wait_ms=max_wait_ms)
+    app = FastAPI(title="mote embeddings", version=_version())
+
+    def error(status: int, message: str, param: str | None = None, kind: str = "invalid_request_error") -> Any:
+        with metrics.lock:
+            metrics.requests[str(status)] += 1
+        return JSONResponse(status_code=status,
+                            content={"error": {"message": message, "type": kind, "param": param, "code": status}})
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Any:
+        details = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
+        return error(422, f"Invalid request body: {details}.")
+
+    def unauthorised() -> Any:
+        return error(401, "Missing or wrong API key: send 'Authorization: Bearer KEY'.", kind="authentication_error")
+
+    def authorised(request: Request) -> bool:
+        return api_key is None or request.headers.get("authorization") == f"Bearer {api_key}"
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "model": backend.model_id, "backend": backend.kind}
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> Any:
+        if not authorised(request):
+            return unauthorised()
+        return {"object": "list", "data": [{"id": backend.model_id, "object": "model", "owned_by": "mote",
+                                            "tasks": backend.task_names, "default_task": backend.default_task}]}
+
+    @app.get("/metrics")
+    async def prometheus() -> Any:
+        return PlainTextResponse(metrics.prometheus(), media_type="text/plain; version=0.0.4")
+
+    @app.post("/v1/embeddings")
+    async def embeddings(body: EmbeddingRequest, request: Request) -> Any:
+        start = time.perf_counter()
+        if not authorised(request):
+            return unauthorised()
+        texts = [body.input] if isinstance(body.input, str) else list(body.input)
+        if not texts:
+            return error(422, '"input" is an empty list: send at least one text.', "input")
+        if any(not isinstance(t, str) or not t.strip() for t in texts):
+            bad = next(i for i, t in enumerate(texts) if not t.strip())
+            return error(422, f'"input"[{bad}] is empty or blank: every input must hold text.', "input")
+        if len(texts) > limits.max_inputs:
+            return error(413, f"{len(texts)} inputs in one request; the limit is {limits.max_inputs}. Split it.",
+                         "input")
+        longest = max(range(len(texts)), key=lambda i: len(texts[i]))
+        if len(texts[longest]) > limits.max_chars:
+            return error(413, f'"input"[{longest}] has {len(texts[longest])} characters; the limit is '
+                         f"{limits.max_chars} per input.", "input")
+        if body.model not in (None, "", backend.model_id):
+            return error(404, f"Model {body.model!r} is not served here; this server serves {backend.model_id!r} "
+                         "(GET /v1/models).", "model", "not_found_error")
+        task = body.task
+        if task is None and body.input_type is not None:
+            if body.input_type not in INPUT_TYPES:
+                return error(400, f"Unknown input_type {body.input_type!r}; valid: {', '.join(INPUT_TYPES)} (or "
+                             f"send \"task\": one of {', '.join(backend.task_names)}).", "input_type")
+            task = INPUT_TYPES[body.input_type]
+        try:
+            name = backend.resolve(task)
+        except ValueError as e:
+            return error(400, str(e), "task")
+        if body.dimensions is not None:
+            return error(400, f"dimensions={body.dimensions}: this model was not trained for truncated embeddings "
+                         "(no Matryoshka dimensions declared); leave \"dimensions\" out.", "dimensions")
+        tokens = backend.count_tokens(texts)
+        if tokens > limits.max_tokens:
+            return error(413, f"The request holds {tokens} tokens; the limit is {limits.max_tokens}. Split it.",
+                         "input")
+        try:
+            emb = await batcher.submit(texts, name)
+        except Exception as e:  # an encode failure is the server's, not the client's
+            return error(500, f"Encoding failed: {type(e).__name__}: {e}", kind="server_error")
+        data = []
+        for i, row in enumerate(emb):
+            vec: Any = (base64.b64encode(np.asarray(row, dtype="<f4").tobytes()).decode("ascii")
+                        if body.encoding_format == "base64" else [float(x) for x in row])
+            data.append({"object": "embedding", "index": i, "embedding": vec})
+        with metrics.lock:
+            metrics.requests["200"] += 1
+            metrics.texts += len(texts)
+            metrics.request_seconds += time.perf_counter() - start
+        return {"object": "list", "data": data, "model": backend.model_id, "task": name,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+    app.state.metrics = metrics
+    app.state.batcher = batcher
+    return app
+
+
+def _version() -> str:
+    from mote import __version__
+
+    return __version__
+
+
+def serve(model: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
+          precision: str = "auto", max_batch: int = 64, max_wait_ms: float = 5.0, limits: Limits | None = None,
+          graceful_seconds: int = 30) -> None:
+    """Run the server until interrupted; on SIGINT/SIGTERM it stops accepting and finishes requests in flight
+    (up to ``graceful_seconds``)."""
+    import uvicorn
+
+    app = create_app(Backend(model, precision=precision), api_key=api_key, limits=limits, max_batch=max_batch,
+                     max_wait_ms=max_wait_ms)
+    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=graceful_seconds, log_level="info")

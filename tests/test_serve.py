@@ -1,0 +1,122 @@
+"""``mote serve``: the OpenAI-compatible endpoint routes each request by its task (checked against in-process
+vectors of the same model), batches concurrent requests, and answers bad requests with the right status."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mote.model.routing import TaskExperts
+from mote.model.sentence import encode, load, mote_model, upcycle
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("httpx") is None,
+                                reason="needs fastapi and httpx (the deploy extra)")
+TASKS = ["query", "document", "similarity", "classification", "clustering"]
+
+
+@pytest.fixture(scope="module")
+def moe_dir(tiny_st_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    moe = upcycle(str(tiny_st_dir), layers="all", instructions="mote")
+    g = torch.Generator().manual_seed(0)
+    for bank in mote_model(moe).modules():
+        if isinstance(bank, TaskExperts):
+            for expert in bank.experts:
+                for p in expert.parameters():
+                    p.data += 0.3 * torch.randn(p.shape, generator=g)
+    out = tmp_path_factory.mktemp("serve") / "moe"
+    moe.save(str(out))
+    return out
+
+
+def _app(model: Path, **kw: object) -> object:
+    from mote.deploy.serve import Backend, create_app
+
+    return create_app(Backend(model, precision="fp32"), **kw)  # type: ignore[arg-type]
+
+
+async def _requests(app: object, bodies: list[dict], headers: dict | None = None) -> list:
+    import httpx
+
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        return list(await asyncio.gather(*(client.post("/v1/embeddings", json=b, headers=headers) for b in bodies)))
+
+
+def test_fifty_concurrent_mixed_task_requests_are_routed_right_and_batched(moe_dir: Path) -> None:
+    app = _app(moe_dir, max_wait_ms=50)
+    texts = [f"sentence number {i} about topic {i % 7}" for i in range(50)]
+    bodies = [{"input": texts[i], "task": TASKS[i % 5]} for i in range(50)]
+    responses = asyncio.run(_requests(app, bodies))
+    assert [r.status_code for r in responses] == [200] * 50
+    st = load(str(moe_dir))
+    for i, r in enumerate(responses):
+        got = np.asarray(r.json()["data"][0]["embedding"])
+        ref = encode(st, [texts[i]], task=TASKS[i % 5])[0]
+        assert np.dot(got, ref) / np.linalg.norm(got) / np.linalg.norm(ref) > 0.9999, (i, TASKS[i % 5])
+    metrics = app.state.metrics  # type: ignore[attr-defined]
+    assert metrics.batches < 50 and metrics.encode_calls < 50  # requests shared batches and encode calls
+
+
+def test_openai_shapes_base64_input_type_and_errors(moe_dir: Path) -> None:
+    app = _app(moe_dir)
+    ok, b64, alias, unknown, empty, dims, wrong_model = asyncio.run(_requests(app, [
+        {"input": ["a", "b"], "task": "query", "model": "moe"},
+        {"input": "a", "task": "query", "encoding_format": "base64"},
+        {"input": "a", "input_type": "query"},
+        {"input": "a", "task": "querry"},
+        {"input": []},
+        {"input": "a", "task": "query", "dimensions": 8},
+        {"input": "a", "task": "query", "model": "other"},
+    ]))
+    body = ok.json()
+    assert body["object"] == "list" and [d["index"] for d in body["data"]] == [0, 1] and body["usage"]["total_tokens"] > 0
+    vec = np.frombuffer(base64.b64decode(b64.json()["data"][0]["embedding"]), dtype="<f4")
+    np.testing.assert_allclose(vec, body["data"][0]["embedding"], rtol=1e-5, atol=1e-6)
+    assert alias.json()["data"][0]["embedding"] == body["data"][0]["embedding"]  # input_type query == task query
+    assert unknown.status_code == 400 and "query" in unknown.json()["error"]["message"]
+    assert empty.status_code == 422 and dims.status_code == 400 and wrong_model.status_code == 404
+
+
+def test_limits_api_key_and_the_other_endpoints(moe_dir: Path) -> None:
+    import httpx
+
+    from mote.deploy.serve import Limits
+
+    app = _app(moe_dir, api_key="k", limits=Limits(max_inputs=3, max_chars=50, max_tokens=40))
+    auth = {"Authorization": "Bearer k"}
+    too_many, too_long, too_many_tokens, no_key, fine = asyncio.run(_requests(app, [
+        {"input": ["a"] * 4, "task": "query"},
+        {"input": "x" * 51, "task": "query"},
+        {"input": ["a " * 20] * 3, "task": "query"},  # 40 characters, about 22 tokens each
+        {"input": "a", "task": "query"},
+        {"input": "a", "task": "query"},
+    ][:3], auth)) + asyncio.run(_requests(app, [{"input": "a", "task": "query"}])) + \
+        asyncio.run(_requests(app, [{"input": "a", "task": "query"}], auth))
+    assert (too_many.status_code, too_long.status_code, too_many_tokens.status_code) == (413, 413, 413)
+    assert no_key.status_code == 401 and fine.status_code == 200
+
+    async def get(path: str) -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:  # type: ignore[arg-type]
+            return await c.get(path, headers=auth)
+
+    assert asyncio.run(get("/health")).json()["status"] == "ok"
+    assert asyncio.run(get("/v1/models")).json()["data"][0]["tasks"] == TASKS
+    text = asyncio.run(get("/metrics")).text
+    assert 'mote_requests_total{status="413"} 3' in text and 'mote_requests_total{status="200"} 1' in text
+
+
+def test_an_exported_folder_is_served_like_the_model(moe_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    from mote.deploy.export import export
+
+    out = export(moe_dir, tmp_path / "onnx", tasks=["query", "document"])
+    (doc,) = asyncio.run(_requests(_app(out), [{"input": "a cat on a mat", "input_type": "document"}]))
+    ref = encode(load(str(moe_dir)), ["a cat on a mat"], task="document")[0]
+    got = np.asarray(doc.json()["data"][0]["embedding"])
+    assert np.dot(got, ref) / np.linalg.norm(got) / np.linalg.norm(ref) > 0.9999
