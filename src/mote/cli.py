@@ -643,6 +643,35 @@ def serve(
         _fail(e)
 
 
+DEFAULT_BASE_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+analyze_app = typer.Typer(help="The papers' analyses on your own models (JSON + PNG each).", no_args_is_help=True)
+app.add_typer(analyze_app, name="analyze")
+
+
+@analyze_app.command("memory")
+def analyze_memory(
+    base: Annotated[str, typer.Argument(help="Dense base model (folder or known name).")] = DEFAULT_BASE_NAME,
+    out: Annotated[Path, typer.Option(help="Output folder for memory.json and memory.png.")] = Path("analysis/memory"),
+    max_tasks: Annotated[int, typer.Option(min=1, max=5, help="Up-cycle with 1..N tasks.")] = 5,
+    patterns: Annotated[list[str] | None, typer.Option(help="Up-cycling patterns (repeat or comma-separate; "
+                                                            "default: all, every-other, top-2).")] = None,
+    peak: Annotated[bool, typer.Option(help="Measure peak encode memory (a fresh process per model).")] = True,
+) -> None:
+    """Parameters, weights size and peak encode memory vs number of tasks and up-cycling pattern (dense = 1.0)."""
+    from mote.analyze.memory import DEFAULT_PATTERNS, memory
+
+    try:
+        result = memory(base, out, max_tasks=max_tasks, patterns=_split(patterns) or list(DEFAULT_PATTERNS),
+                        measure_peak=peak)
+    except USER_ERRORS as e:
+        _fail(e)
+    for r in result["rows"]:
+        typer.echo(f"{r['pattern']:>12} {r['tasks']} tasks: params x{r['params_x_dense']:.3f}, active "
+                   f"x{r['active_params_x_dense']:.3f}, weights {r['weights_mib']:.1f} MiB"
+                   + (f", peak encode x{r['peak_encode_mib_x_dense']:.3f}" if r.get("peak_encode_mib_x_dense") else ""))
+    typer.echo(f"-> {out / 'memory.json'}, {out / 'memory.png'}")
+
+
 @app.command()
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
