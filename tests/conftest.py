@@ -90,6 +90,31 @@ def tiny_st_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_st(tmp_path_factory.mktemp("tiny-bert"), "bert")
 
 
+def perturb_experts(moe: object, scale: float = 0.3, seed: int = 0) -> None:
+    """Make every expert of an up-cycled model differ, as after training (right after up-cycling they are equal)."""
+    from mote.model.routing import TaskExperts
+    from mote.model.sentence import mote_model
+
+    g = torch.Generator().manual_seed(seed)
+    for bank in mote_model(moe).modules():  # type: ignore[arg-type]
+        if isinstance(bank, TaskExperts):
+            for expert in bank.experts:
+                for p in expert.parameters():
+                    p.data += scale * torch.randn(p.shape, generator=g)
+
+
+@pytest.fixture(scope="session")
+def tiny_moe_dir(tiny_st_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved tiny MoTE folder (every block up-cycled, the mote instructions) with distinct experts."""
+    from mote.model.sentence import upcycle
+
+    moe = upcycle(str(tiny_st_dir), layers="all", instructions="mote")
+    perturb_experts(moe)
+    out = tmp_path_factory.mktemp("tiny-moe") / "m"
+    moe.save(str(out))
+    return out
+
+
 @pytest.fixture(scope="session", params=TINY_ARCHS)
 def tiny_arch_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     arch = str(request.param)

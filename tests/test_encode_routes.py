@@ -21,10 +21,10 @@ from sentence_transformers import SentenceTransformer
 from typer.testing import CliRunner
 
 import mote.model.hf  # noqa: F401  registers model_type "mote" (what `import mote` is documented to do)
+from conftest import perturb_experts
 from mote import cli
 from mote.cli import app
-from mote.model.routing import TaskExperts
-from mote.model.sentence import average, mote_model, upcycle
+from mote.model.sentence import average, upcycle
 from mote.model.sentence import encode as mote_encode
 from mote.tasks import TaskSet
 
@@ -42,24 +42,10 @@ HAS_MTEB = importlib.util.find_spec("mteb") is not None
 runner = CliRunner()
 
 
-def _perturb_experts(moe: SentenceTransformer) -> None:
-    """Make every expert differ, as after training (right after up-cycling they are all equal)."""
-    g = torch.Generator().manual_seed(0)
-    for bank in mote_model(moe).modules():
-        if isinstance(bank, TaskExperts):
-            for expert in bank.experts:
-                for p in expert.parameters():
-                    p.data += 0.3 * torch.randn(p.shape, generator=g)
-
-
 @pytest.fixture(scope="module")
-def moe_dir(tiny_st_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def moe_dir(tiny_moe_dir: Path) -> Path:
     """A saved tiny MoTE folder with distinct experts."""
-    moe = upcycle(str(tiny_st_dir), layers="all", instructions="mote")
-    _perturb_experts(moe)
-    out = tmp_path_factory.mktemp("moe-routes") / "m"
-    moe.save(str(out))
-    return out
+    return tiny_moe_dir
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +180,7 @@ def test_default_task_gets_its_instruction(tiny_st_dir: Path) -> None:
     moe = upcycle(
         str(tiny_st_dir), TaskSet.from_names(["query", "similarity"], default_task="similarity"), layers="all"
     )
-    _perturb_experts(moe)
+    perturb_experts(moe)
     ref = reference(moe, TEXTS, "similarity", "similarity: ")
     _assert_same({"encode()": moe.encode(TEXTS), "mote encode(task=None)": mote_encode(moe, TEXTS)}, ref)
 

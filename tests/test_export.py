@@ -10,11 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from sentence_transformers import SentenceTransformer
 
-from mote.model.routing import TaskExperts
-from mote.model.sentence import average, encode, load, mote_model, upcycle
+from mote.model.sentence import average, encode, load
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="needs onnxruntime")
 
@@ -27,17 +25,8 @@ def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def moe_dir(tiny_st_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    moe = upcycle(str(tiny_st_dir), layers="all", instructions="mote")
-    g = torch.Generator().manual_seed(0)
-    for bank in mote_model(moe).modules():  # distinct experts, as after training
-        if isinstance(bank, TaskExperts):
-            for expert in bank.experts:
-                for p in expert.parameters():
-                    p.data += 0.3 * torch.randn(p.shape, generator=g)
-    out = tmp_path_factory.mktemp("export") / "moe"
-    moe.save(str(out))
-    return out
+def moe_dir(tiny_moe_dir: Path) -> Path:
+    return tiny_moe_dir
 
 
 def test_a_mote_model_exports_one_graph_per_task_and_each_encodes_as_pytorch(moe_dir: Path, tmp_path: Path) -> None:

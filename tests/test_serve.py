@@ -10,10 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from mote.model.routing import TaskExperts
-from mote.model.sentence import encode, load, mote_model, upcycle
+from mote.model.sentence import encode, load
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("httpx") is None,
                                 reason="needs fastapi and httpx (the deploy extra)")
@@ -21,17 +19,8 @@ TASKS = ["query", "document", "similarity", "classification", "clustering"]
 
 
 @pytest.fixture(scope="module")
-def moe_dir(tiny_st_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    moe = upcycle(str(tiny_st_dir), layers="all", instructions="mote")
-    g = torch.Generator().manual_seed(0)
-    for bank in mote_model(moe).modules():
-        if isinstance(bank, TaskExperts):
-            for expert in bank.experts:
-                for p in expert.parameters():
-                    p.data += 0.3 * torch.randn(p.shape, generator=g)
-    out = tmp_path_factory.mktemp("serve") / "moe"
-    moe.save(str(out))
-    return out
+def moe_dir(tiny_moe_dir: Path) -> Path:
+    return tiny_moe_dir
 
 
 def _app(model: Path, **kw: object) -> object:
@@ -66,7 +55,7 @@ def test_fifty_concurrent_mixed_task_requests_are_routed_right_and_batched(moe_d
 def test_openai_shapes_base64_input_type_and_errors(moe_dir: Path) -> None:
     app = _app(moe_dir)
     ok, b64, alias, unknown, empty, dims, wrong_model = asyncio.run(_requests(app, [
-        {"input": ["a", "b"], "task": "query", "model": "moe"},
+        {"input": ["a", "b"], "task": "query", "model": moe_dir.name},
         {"input": "a", "task": "query", "encoding_format": "base64"},
         {"input": "a", "input_type": "query"},
         {"input": "a", "task": "querry"},
