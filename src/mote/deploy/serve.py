@@ -32,6 +32,9 @@ import numpy as np
 from fastapi import Request  # module level: FastAPI resolves the endpoints' annotations from this module
 from pydantic import BaseModel, ConfigDict
 
+# a dynamic batch is encoded in length-sorted forward passes of this many texts: requests of mixed lengths
+# (a sentence beside an abstract) would otherwise pad every short text to the longest of the batch
+SUB_BATCH = 16
 INPUT_TYPES = {"query": "query", "document": "document", "passage": "document"}
 
 
@@ -84,13 +87,13 @@ class Backend:
 
     def encode(self, texts: Sequence[str], task: str) -> np.ndarray:
         if self.exported is not None:
-            return np.asarray(self.exported.encode(list(texts), task=task), dtype=np.float32)
+            return np.asarray(self.exported.encode(list(texts), task=task, batch_size=SUB_BATCH), dtype=np.float32)
         import torch
 
         from mote.model.sentence import encode
 
         with torch.inference_mode(), self.runtime.autocast():
-            emb = encode(self.st, list(texts), task=None if task == "default" else task)
+            emb = encode(self.st, list(texts), task=None if task == "default" else task, batch_size=SUB_BATCH)
         return np.asarray(emb, dtype=np.float32)
 
     def describe(self) -> dict[str, Any]:
@@ -110,7 +113,7 @@ class Backend:
         return self.exported is None and mote_of(self.st) is not None and \
             getattr(self.st[1], "include_prompt", True) is not False
 
-    def encode_mixed(self, texts: Sequence[str], tasks: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    def encode_mixed(self, texts: Sequence[str], tasks: Sequence[str], batch_size: int = SUB_BATCH) -> np.ndarray:
         """One forward pass per ``batch_size`` inputs of any tasks (rows sorted by length): each text with its
         task's instruction, routed to its task's expert. Equal to ``encode`` per task (tests/test_serve.py)."""
         import torch
