@@ -672,6 +672,32 @@ def analyze_memory(
     typer.echo(f"-> {out / 'memory.json'}, {out / 'memory.png'}")
 
 
+@analyze_app.command("conflict")
+def analyze_conflict(
+    model: Annotated[str, typer.Argument(help="Model folder (dense or MoTE).")],
+    probe: Annotated[Path, typer.Option(help='Probe JSONL: {"anchor", "positive", "task"} rows (as mote merge).')],
+    out: Annotated[Path, typer.Option(help="Output folder for conflict.json and conflict.png.")] = Path(
+        "analysis/conflict"),
+    batch_size: Annotated[int, typer.Option(min=2)] = 16,
+    batches: Annotated[int, typer.Option(min=1, help="Probe batches per task (gradients accumulated).")] = 4,
+    label: Annotated[str | None, typer.Option(help="Name of the model in the figure (default: its path).")] = None,
+) -> None:
+    """Per-task gradient cosines of the shared parameters (each task's own loss), overall and per block."""
+    from mote.analyze.conflict import conflict
+
+    try:
+        result = conflict(model, probe, out, batch_size=batch_size, batches=batches, label=label)
+    except USER_ERRORS as e:
+        _fail(e)
+    names, m = result["tasks"], result["cosines"]["all shared"]
+    typer.echo("gradient cosines (all shared parameters):")
+    for i, a in enumerate(names):
+        typer.echo(f"  {a:>15} " + " ".join(f"{m[i][j]:+.2f}" for j in range(len(names))))
+    for t, c in result["within_task_split_half"].items():
+        typer.echo(f"  {t}: same task, two halves of its batches: {c:+.2f}")
+    typer.echo(f"-> {out / 'conflict.json'}, {out / 'conflict.png'}")
+
+
 @app.command()
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
