@@ -58,6 +58,9 @@ def test_split_halves_of_one_task_give_the_noise_floor(tiny_st_dir: Path, tmp_pa
     p.write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = conflict(tiny_st_dir, p, tmp_path / "out", batch_size=4, batches=4)
     assert result["within_task_split_half"]["query"] == pytest.approx(1.0, abs=1e-6)
+    half = result["cosines_half_sample"]  # query and document hold the same rows: halves agree across them too
+    q, d = result["tasks"].index("query"), result["tasks"].index("document")
+    assert half[q][d] == pytest.approx(1.0, abs=1e-6)
 
 
 def test_a_probe_of_one_task_is_refused(tiny_st_dir: Path, tmp_path: Path) -> None:

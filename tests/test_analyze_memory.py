@@ -11,9 +11,13 @@ from transformers import AutoConfig
 
 
 def test_memory_grows_linearly_in_tasks_by_one_ffn_per_block(tiny_st_dir: Path, tmp_path: Path) -> None:
+    import tempfile
+
     from mote.analyze.memory import memory
 
+    before = set(Path(tempfile.gettempdir()).glob("mote-memory-*"))
     result = memory(str(tiny_st_dir), tmp_path / "out", max_tasks=3, patterns=["all", "top-1"], measure_peak=False)
+    assert set(Path(tempfile.gettempdir()).glob("mote-memory-*")) == before  # the up-cycled copies are removed
     cfg = AutoConfig.from_pretrained(str(tiny_st_dir))
     h, i = cfg.hidden_size, cfg.intermediate_size
     ffn = (h * i + i) + (i * h + h)  # BERT: intermediate.dense and output.dense, weights and biases

@@ -89,6 +89,8 @@ def test_limits_api_key_and_the_other_endpoints(moe_dir: Path) -> None:
         asyncio.run(_requests(app, [{"input": "a", "task": "query"}], auth))
     assert (too_many.status_code, too_long.status_code, too_many_tokens.status_code) == (413, 413, 413)
     assert no_key.status_code == 401 and fine.status_code == 200
+    (bad_body_no_key,) = asyncio.run(_requests(app, [{"input": 5}]))  # the key is checked before the body
+    assert bad_body_no_key.status_code == 401, bad_body_no_key.text
 
     async def get(path: str) -> httpx.Response:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:  # type: ignore[arg-type]

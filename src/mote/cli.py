@@ -693,8 +693,11 @@ def analyze_conflict(
     typer.echo("gradient cosines (all shared parameters):")
     for i, a in enumerate(names):
         typer.echo(f"  {a:>15} " + " ".join(f"{m[i][j]:+.2f}" for j in range(len(names))))
-    for t, c in result["within_task_split_half"].items():
-        typer.echo(f"  {t}: same task, two halves of its batches: {c:+.2f}")
+    half = result.get("cosines_half_sample")
+    for i, (t, c) in enumerate(result["within_task_split_half"].items()):
+        other = f"; other tasks at the same sample size {min(r for j, r in enumerate(half[i]) if j != i):+.2f}.." \
+            f"{max(r for j, r in enumerate(half[i]) if j != i):+.2f}" if half else ""
+        typer.echo(f"  {t}: same task, two halves of its batches: {c:+.2f}{other}")
     typer.echo(f"-> {out / 'conflict.json'}, {out / 'conflict.png'}")
 
 

@@ -91,10 +91,17 @@ def conflict(
         matrices[group] = [[_cos(flat[a], flat[b]) for b in names] for a in names]
     within = {t: _cos(torch.cat([a[n].reshape(-1).double() for n in shared]),
                       torch.cat([b[n].reshape(-1).double() for n in shared])) for t, (a, b) in halves.items()}
+    # the cross-task cosines at the SAME sample size as the split-half floor (halves vs halves): comparing the
+    # floor with cosines of twice the data would read noise as conflict or agreement
+    half_sample = None
+    if len(halves) == len(names):
+        flat_h = {t: [torch.cat([h[n].reshape(-1).double() for n in shared]) for h in halves[t]] for t in names}
+        half_sample = [[(_cos(flat_h[a][0], flat_h[b][0]) + _cos(flat_h[a][1], flat_h[b][1])) / 2 for b in names]
+                       for a in names]
     result = {"model": str(model), "label": label or str(model), "probe": str(probe), "tasks": names,
               "examples_per_task": used, "routed": routed,
               "shared_parameters": sum(p.numel() for p in shared.values()), "cosines": matrices,
-              "within_task_split_half": within}
+              "within_task_split_half": within, "cosines_half_sample": half_sample}
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "conflict.json", json.dumps(result, indent=2) + "\n")

@@ -56,14 +56,21 @@ def memory(
 ) -> dict[str, Any]:
     """Measure, write ``memory.json`` and ``memory.png`` into ``out``, and return the result."""
     from mote.model.resolve import resolve_model
-    from mote.model.sentence import info, load, upcycle
+    from mote.model.sentence import info, load
 
     if not 1 <= max_tasks <= len(TASK_NAMES):
         raise ValueError(f"max_tasks={max_tasks}: choose 1..{len(TASK_NAMES)} (the standard task names).")
     base_dir = resolve_model(base)
     dense = load(base_dir)
     d_info = info(dense)
-    work = Path(tempfile.mkdtemp(prefix="mote-memory-"))
+    with tempfile.TemporaryDirectory(prefix="mote-memory-") as tmp:  # the up-cycled copies go with it
+        return _measure(base, base_dir, dense, d_info, Path(tmp), out, max_tasks, patterns, measure_peak)
+
+
+def _measure(base: str, base_dir: str, dense: Any, d_info: Any, work: Path, out: str | os.PathLike[str],
+             max_tasks: int, patterns: Sequence[str], measure_peak: bool) -> dict[str, Any]:
+    from mote.model.sentence import info, upcycle
+
     dense.save(str(work / "dense"))
     dense_row: dict[str, Any] = {"params": d_info.total_params, "active_params": d_info.active_params,
                  "weights_mib": _weights_bytes(work / "dense") / 2**20,

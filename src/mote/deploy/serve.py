@@ -291,6 +291,7 @@ def create_app(backend: Backend, api_key: str | None = None, limits: Limits | No
     limits = limits or Limits()
     metrics = Metrics()
     batcher = Batcher(backend, metrics, max_batch=max_batch, max_wait_ms=max_wait_ms)
+    count_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mote-count")  # off the event loop
     app = FastAPI(title="mote embeddings", version=_version())
 
     def error(status: int, message: str, param: str | None = None, kind: str = "invalid_request_error") -> Any:
@@ -309,6 +310,13 @@ def create_app(backend: Backend, api_key: str | None = None, limits: Limits | No
 
     def authorised(request: Request) -> bool:
         return api_key is None or request.headers.get("authorization") == f"Bearer {api_key}"
+
+    @app.middleware("http")
+    async def _key_first(request: Request, call_next: Any) -> Any:
+        # before FastAPI parses the body: a request without the key gets a 401, never a 422 describing the schema
+        if request.url.path.startswith("/v1/") and not authorised(request):
+            return unauthorised()
+        return await call_next(request)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -359,7 +367,7 @@ def create_app(backend: Backend, api_key: str | None = None, limits: Limits | No
         if body.dimensions is not None:
             return error(400, f"dimensions={body.dimensions}: this model was not trained for truncated embeddings "
                          "(no Matryoshka dimensions declared); leave \"dimensions\" out.", "dimensions")
-        tokens = backend.count_tokens(texts)
+        tokens = await asyncio.get_running_loop().run_in_executor(count_pool, backend.count_tokens, texts)
         if tokens > limits.max_tokens:
             return error(413, f"The request holds {tokens} tokens; the limit is {limits.max_tokens}. Split it.",
                          "input")
