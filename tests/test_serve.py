@@ -70,6 +70,9 @@ def test_openai_shapes_base64_input_type_and_errors(moe_dir: Path) -> None:
     assert alias.json()["data"][0]["embedding"] == body["data"][0]["embedding"]  # input_type query == task query
     assert unknown.status_code == 400 and "query" in unknown.json()["error"]["message"]
     assert empty.status_code == 422 and dims.status_code == 400 and wrong_model.status_code == 404
+    full = len(body["data"][0]["embedding"])
+    (same,) = asyncio.run(_requests(app, [{"input": "a", "task": "query", "dimensions": full}]))
+    assert same.status_code == 200 and str(full) in dims.json()["error"]["message"]
 
 
 def test_limits_api_key_and_the_other_endpoints(moe_dir: Path) -> None:

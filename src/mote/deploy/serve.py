@@ -364,9 +364,6 @@ def create_app(backend: Backend, api_key: str | None = None, limits: Limits | No
             name = backend.resolve(task)
         except ValueError as e:
             return error(400, str(e), "task")
-        if body.dimensions is not None:
-            return error(400, f"dimensions={body.dimensions}: this model was not trained for truncated embeddings "
-                         "(no Matryoshka dimensions declared); leave \"dimensions\" out.", "dimensions")
         tokens = await asyncio.get_running_loop().run_in_executor(count_pool, backend.count_tokens, texts)
         if tokens > limits.max_tokens:
             return error(413, f"The request holds {tokens} tokens; the limit is {limits.max_tokens}. Split it.",
@@ -375,6 +372,10 @@ def create_app(backend: Backend, api_key: str | None = None, limits: Limits | No
             emb = await batcher.submit(texts, name)
         except Exception as e:  # an encode failure is the server's, not the client's
             return error(500, f"Encoding failed: {type(e).__name__}: {e}", kind="server_error")
+        if body.dimensions is not None and body.dimensions != emb.shape[1]:  # the full size is always fine
+            return error(400, f"dimensions={body.dimensions}: this model gives {emb.shape[1]}-dimensional embeddings "
+                         "and was not trained for truncated ones (no Matryoshka dimensions declared); send "
+                         f"{emb.shape[1]} or leave \"dimensions\" out.", "dimensions")
         data = []
         for i, row in enumerate(emb):
             vec: Any = (base64.b64encode(np.asarray(row, dtype="<f4").tobytes()).decode("ascii")
