@@ -601,8 +601,8 @@ def export(
     """Export one graph per task route (a dense model: one graph), checked against PyTorch before it is written."""
     import json as _json
 
-    from mote.deploy.export import METADATA
     from mote.deploy.export import export as do_export
+    from mote.deploy.runtime import METADATA
 
     try:
         folder = do_export(model, out, format=format, quantize=quantize, tasks=_split(tasks), overwrite=overwrite)

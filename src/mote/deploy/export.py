@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from mote._errors import unknown_name
+from mote.deploy.runtime import METADATA
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("onnx", "openvino")
 QUANTIZE = (None, "int8")
-METADATA = "mote_export.json"
 DENSE = "default"  # the graph name of a dense model's one graph
 THRESHOLDS = {None: ("min_cosine", 0.9999), "int8": ("mean_cosine", 0.99)}
 OPSET = 17
@@ -80,11 +80,12 @@ def _pooling(st: Any) -> tuple[str, bool]:
 def _routes(st: Any, tasks: Sequence[str] | None) -> tuple[dict[str, Any], dict[str, dict[str, str]], str | None]:
     """(graph name -> HF backbone, task -> {graph, instruction}, default task)."""
     from mote.model.hf import mote_of, task_instruction
+    from mote.model.sentence import saved_prompts
     from mote.model.upcycle import average_backbone
 
     moe = mote_of(st)
     if moe is None:
-        prompts = {k: v for k, v in (st.prompts or {}).items() if isinstance(v, str) and v}
+        prompts = saved_prompts(st)
         names = list(dict.fromkeys([*(tasks or prompts), DENSE]))  # DENSE: the raw text, as encode() without a task
         for t in names:
             if t != DENSE and t not in prompts:
@@ -201,7 +202,8 @@ def export(
             "format": format, "quantize": quantize, "graphs": files, "tasks": table, "default_task": default,
             "pooling": mode, "normalize": normalize, "inputs": inputs,
             "max_seq_length": int(st.max_seq_length or st.tokenizer.model_max_length),
-            "source": str(model), "kind": "mote" if len(files) > 1 or next(iter(files)) != DENSE else "dense",
+            "dimension": int(st.get_sentence_embedding_dimension() or 0),
+            "source": str(model), "kind": "dense" if DENSE in files else "mote",
             "size_note": (f"{len(files)} graphs, each with its own copy of the weights (about {len(files)}x the "
                           "dense model's size)") if len(files) > 1 else "one graph",
         }

@@ -69,13 +69,7 @@ class ExportedModel:
         return list(self.tasks)
 
     def resolve(self, task: str | None) -> str:
-        name = task if task is not None else self.default_task
-        if name is None:
-            raise ValueError(f"No task given, and this export has no default task: pass task=... (one of "
-                             f"{', '.join(self.task_names)}).")
-        if name not in self.tasks:
-            raise unknown_name("task", str(name), self.task_names, "Pass one of this export's tasks.")
-        return name
+        return resolve_task(task, self.task_names, self.default_task)
 
     def encode(self, texts: Sequence[str] | str, task: str | None = None, batch_size: int = 32,
                normalize: bool | None = None) -> np.ndarray:
@@ -87,22 +81,40 @@ class ExportedModel:
         route = self.tasks[name]
         prefix = route.get("instruction") or ""
         run = self._runners[route["graph"]]
-        order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths batched: less padding
-        out = np.zeros((len(texts), 0), dtype=np.float32)
-        rows: list[np.ndarray] = [np.empty(0)] * len(texts)
-        for start in range(0, len(texts), batch_size):
-            idx = order[start:start + batch_size]
+        def batch(idx: list[int]) -> np.ndarray:
             enc = self.tokenizer([prefix + texts[i] for i in idx], padding=True, truncation=True,
                                  max_length=self.max_seq_length, return_tensors="np")
             feed = {k: np.asarray(enc[k], dtype=np.int64) for k in self.meta["inputs"]}
-            hidden = np.asarray(run(feed), dtype=np.float32)
-            pooled = _pool(hidden, feed["attention_mask"], self.meta["pooling"])
-            for j, i in enumerate(idx):
-                rows[i] = pooled[j]
-        out = np.stack(rows) if rows else out
+            return _pool(np.asarray(run(feed), dtype=np.float32), feed["attention_mask"], self.meta["pooling"])
+
+        out = by_length(texts, batch_size, batch)
         if normalize if normalize is not None else self.meta["normalize"]:
             out = out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
+
+
+def resolve_task(task: str | None, names: Sequence[str], default: str | None) -> str:
+    """``task``, else ``default``; an error naming the valid tasks when there is neither or it is unknown."""
+    name = task if task is not None else default
+    if name is None:
+        raise ValueError(f"No task given, and there is no default task: pass task=... (one of {', '.join(names)}).")
+    if name not in names:
+        raise unknown_name("task", str(name), list(names), "Pass one of these tasks.")
+    return name
+
+
+def by_length(texts: Sequence[str], batch_size: int, run: Any) -> np.ndarray:
+    """``run(indices) -> rows`` over batches of texts of similar length (longest first: less padding), the rows
+    put back in the input order."""
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    parts = [(idx, np.asarray(run(idx), dtype=np.float32))
+             for idx in (order[s:s + batch_size] for s in range(0, len(order), batch_size))]
+    if not parts:
+        return np.zeros((0, 0), dtype=np.float32)
+    out = np.empty((len(texts), parts[0][1].shape[1]), dtype=np.float32)
+    for idx, rows in parts:
+        out[idx] = rows
+    return out
 
 
 def _pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:

@@ -51,16 +51,20 @@ class Backend:
             self.tokenizer = self.exported.tokenizer
             self.task_names: list[str] = self.exported.task_names
             self.default_task: str | None = self.exported.default_task
+            self.dimension = int(self.exported.meta["dimension"])
+            self.mixes_tasks = False  # one graph per task: one call per task of a batch
             self.kind = "export"
             return
+        from mote.deploy.export import DENSE
         from mote.model.hf import mote_of
-        from mote.model.sentence import load
+        from mote.model.sentence import load, saved_prompts
         from mote.runtime import resolve
 
         self.exported = None
         self.st = load(str(model))
         self.runtime = resolve(precision, "cpu")  # load() puts the model on the CPU
         self.tokenizer = self.st.tokenizer
+        self.dimension = int(self.st.get_sentence_embedding_dimension() or 0)
         moe = mote_of(self.st)
         if moe is not None:
             self.task_names = list(moe.config.tasks.names)
@@ -68,32 +72,29 @@ class Backend:
                 self.default_task = moe.config.tasks.resolve(None)
             except ValueError:
                 self.default_task = None
-        else:
-            prompts = [k for k, v in (self.st.prompts or {}).items() if isinstance(v, str) and v]
-            self.task_names = [*prompts, "default"]
-            self.default_task = "default"
+        else:  # a dense model's tasks are its prompts, and DENSE the raw text (as in an export)
+            self.task_names = [*saved_prompts(self.st), DENSE]
+            self.default_task = DENSE
+        # one forward pass can carry several tasks' inputs on a MoTE model (rows routed inside it) when the
+        # pooling counts the prompt tokens, as the per-task encode does
+        self.mixes_tasks = moe is not None and getattr(self.st[1], "include_prompt", True) is not False
         self.kind = "pytorch"
 
     def resolve(self, task: str | None) -> str:
-        from mote._errors import unknown_name
+        from mote.deploy.runtime import resolve_task
 
-        name = task if task is not None else self.default_task
-        if name is None:
-            raise ValueError(f"No task given and the model has no default task: send \"task\" (one of "
-                             f"{', '.join(self.task_names)}).")
-        if name not in self.task_names:
-            raise unknown_name("task", name, self.task_names, 'Send one of these as "task".')
-        return name
+        return resolve_task(task, self.task_names, self.default_task)
 
     def encode(self, texts: Sequence[str], task: str) -> np.ndarray:
         if self.exported is not None:
             return np.asarray(self.exported.encode(list(texts), task=task, batch_size=SUB_BATCH), dtype=np.float32)
         import torch
 
+        from mote.deploy.export import DENSE
         from mote.model.sentence import encode
 
         with torch.inference_mode(), self.runtime.autocast():
-            emb = encode(self.st, list(texts), task=None if task == "default" else task, batch_size=SUB_BATCH)
+            emb = encode(self.st, list(texts), task=None if task == DENSE else task, batch_size=SUB_BATCH)
         return np.asarray(emb, dtype=np.float32)
 
     def describe(self) -> dict[str, Any]:
@@ -104,34 +105,24 @@ class Backend:
 
         return {"precision": self.runtime.precision, "torch_threads": torch.get_num_threads()}
 
-    @property
-    def mixes_tasks(self) -> bool:
-        """True when one forward pass can carry inputs of several tasks (a PyTorch MoTE model: each row is
-        routed to its task's expert inside the pass, grouped by expert), instead of one call per task."""
-        from mote.model.hf import mote_of
-
-        return self.exported is None and mote_of(self.st) is not None and \
-            getattr(self.st[1], "include_prompt", True) is not False
-
     def encode_mixed(self, texts: Sequence[str], tasks: Sequence[str], batch_size: int = SUB_BATCH) -> np.ndarray:
         """One forward pass per ``batch_size`` inputs of any tasks (rows sorted by length): each text with its
         task's instruction, routed to its task's expert. Equal to ``encode`` per task (tests/test_serve.py)."""
         import torch
 
+        from mote.deploy.runtime import by_length
         from mote.model.hf import task_instruction
 
         prompts = {t: task_instruction(self.st, t) for t in set(tasks)}
         inputs = [prompts[t] + x for x, t in zip(texts, tasks, strict=True)]
-        order = sorted(range(len(inputs)), key=lambda i: -len(inputs[i]))
-        rows: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(inputs)
+
+        def batch(idx: list[int]) -> np.ndarray:
+            features = self.st.preprocess([inputs[i] for i in idx])
+            out = self.st(features, task=[tasks[i] for i in idx])["sentence_embedding"]
+            return np.asarray(out.float().cpu().numpy())
+
         with torch.inference_mode(), self.runtime.autocast():
-            for start in range(0, len(order), batch_size):
-                idx = order[start:start + batch_size]
-                features = self.st.preprocess([inputs[i] for i in idx])
-                emb = self.st(features, task=[tasks[i] for i in idx])["sentence_embedding"]
-                for i, row in zip(idx, emb.float().cpu().numpy(), strict=True):
-                    rows[i] = row
-        return np.stack(rows)
+            return by_length(inputs, batch_size, batch)
 
     def count_tokens(self, texts: Sequence[str]) -> int:
         """Tokens of ``texts`` (special tokens included), on a copy of the tokenizer: a fast tokenizer keeps its
@@ -214,20 +205,23 @@ class Batcher:
             await self._encode(jobs, loop)
 
     async def _encode(self, jobs: list[_Job], loop: asyncio.AbstractEventLoop) -> None:
-        if self.backend.mixes_tasks and len({j.task for j in jobs}) > 1:
-            await self._encode_mixed(jobs, loop)
-            return
-        by_task: dict[str, list[_Job]] = {}
-        for job in jobs:
-            by_task.setdefault(job.task, []).append(job)
+        """One encode call for the whole batch when the backend mixes tasks in a pass, else one per task."""
         with self.metrics.lock:
             self.metrics.batches += 1
             self.metrics.batch_texts += sum(len(j.texts) for j in jobs)
-        for task, group in by_task.items():
+        calls: list[tuple[list[_Job], Any, Any]]  # (requests, encode function, their task or per-text tasks)
+        if self.backend.mixes_tasks:
+            calls = [(jobs, self.backend.encode_mixed, [j.task for j in jobs for _ in j.texts])]
+        else:
+            by_task: dict[str, list[_Job]] = {}
+            for job in jobs:
+                by_task.setdefault(job.task, []).append(job)
+            calls = [(group, self.backend.encode, task) for task, group in by_task.items()]
+        for group, encode, tasks in calls:
             texts = [t for j in group for t in j.texts]
             try:
-                emb = await loop.run_in_executor(self._pool, self.backend.encode, texts, task)
-            except Exception as e:  # the requests of this group fail; the server keeps serving
+                emb = await loop.run_in_executor(self._pool, encode, texts, tasks)
+            except Exception as e:  # these requests fail; the server keeps serving
                 for j in group:
                     if not j.future.done():
                         j.future.set_exception(e)
@@ -235,23 +229,6 @@ class Batcher:
             with self.metrics.lock:
                 self.metrics.encode_calls += 1
             _deliver(group, emb)
-
-    async def _encode_mixed(self, jobs: list[_Job], loop: asyncio.AbstractEventLoop) -> None:
-        texts = [t for j in jobs for t in j.texts]
-        tasks = [j.task for j in jobs for _ in j.texts]
-        with self.metrics.lock:
-            self.metrics.batches += 1
-            self.metrics.batch_texts += len(texts)
-        try:
-            emb = await loop.run_in_executor(self._pool, self.backend.encode_mixed, texts, tasks)
-        except Exception as e:
-            for j in jobs:
-                if not j.future.done():
-                    j.future.set_exception(e)
-            return
-        with self.metrics.lock:
-            self.metrics.encode_calls += 1
-        _deliver(jobs, emb)
 
 
 class EmbeddingRequest(BaseModel):
@@ -323,9 +300,7 @@ def create_app(backend: Backend, api_key: str | None = None, limits: Limits | No
         return {"status": "ok", "model": backend.model_id, "backend": backend.kind, **backend.describe()}
 
     @app.get("/v1/models")
-    async def models(request: Request) -> Any:
-        if not authorised(request):
-            return unauthorised()
+    async def models() -> Any:
         return {"object": "list", "data": [{"id": backend.model_id, "object": "model", "owned_by": "mote",
                                             "tasks": backend.task_names, "default_task": backend.default_task}]}
 
@@ -334,10 +309,8 @@ def create_app(backend: Backend, api_key: str | None = None, limits: Limits | No
         return PlainTextResponse(metrics.prometheus(), media_type="text/plain; version=0.0.4")
 
     @app.post("/v1/embeddings")
-    async def embeddings(body: EmbeddingRequest, request: Request) -> Any:
+    async def embeddings(body: EmbeddingRequest) -> Any:
         start = time.perf_counter()
-        if not authorised(request):
-            return unauthorised()
         texts = [body.input] if isinstance(body.input, str) else list(body.input)
         if not texts:
             return error(422, '"input" is an empty list: send at least one text.', "input")
@@ -364,6 +337,10 @@ def create_app(backend: Backend, api_key: str | None = None, limits: Limits | No
             name = backend.resolve(task)
         except ValueError as e:
             return error(400, str(e), "task")
+        if body.dimensions is not None and body.dimensions != backend.dimension:  # the full size is always fine
+            return error(400, f"dimensions={body.dimensions}: this model gives {backend.dimension}-dimensional "
+                         "embeddings and was not trained for truncated ones (no Matryoshka dimensions declared); "
+                         f"send {backend.dimension} or leave \"dimensions\" out.", "dimensions")
         tokens = await asyncio.get_running_loop().run_in_executor(count_pool, backend.count_tokens, texts)
         if tokens > limits.max_tokens:
             return error(413, f"The request holds {tokens} tokens; the limit is {limits.max_tokens}. Split it.",
@@ -372,10 +349,6 @@ def create_app(backend: Backend, api_key: str | None = None, limits: Limits | No
             emb = await batcher.submit(texts, name)
         except Exception as e:  # an encode failure is the server's, not the client's
             return error(500, f"Encoding failed: {type(e).__name__}: {e}", kind="server_error")
-        if body.dimensions is not None and body.dimensions != emb.shape[1]:  # the full size is always fine
-            return error(400, f"dimensions={body.dimensions}: this model gives {emb.shape[1]}-dimensional embeddings "
-                         "and was not trained for truncated ones (no Matryoshka dimensions declared); send "
-                         f"{emb.shape[1]} or leave \"dimensions\" out.", "dimensions")
         data = []
         for i, row in enumerate(emb):
             vec: Any = (base64.b64encode(np.asarray(row, dtype="<f4").tobytes()).decode("ascii")

@@ -245,6 +245,11 @@ def _check_loaded(st: SentenceTransformer, folder: Path) -> None:
                  "The file is damaged or came from a diverged run: restore or re-save the model.")
 
 
+def saved_prompts(model: SentenceTransformer) -> dict[str, str]:
+    """The model's prompts that hold text: a dense model's tasks (sentence-transformers adds empty ones)."""
+    return {k: v for k, v in (model.prompts or {}).items() if isinstance(v, str) and v}
+
+
 def encode(
     model: SentenceTransformer,
     texts: Sequence[str],
@@ -269,7 +274,7 @@ def encode(
         if not instruction:
             kwargs["prompt"] = ""
     elif task is not None and instruction:
-        prompts = {k: v for k, v in (model.prompts or {}).items() if v}  # sentence-transformers adds empty ones
+        prompts = saved_prompts(model)
         if task in prompts:
             kwargs["prompt_name"] = task
         elif prompts:  # a dense model trained with instructions: a mistyped task must not drop the prompt

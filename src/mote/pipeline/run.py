@@ -358,16 +358,16 @@ def run_variant(
     done = folder / "result.json"
     scored_with = eval_hash(config)
     cached: dict[str, Any] | None = json.loads(done.read_text()) if done.is_file() else None
-    if cached is None and config.archive:
-        cached = _restore(config, variant, seed, digest, folder, say)
-    if cached is not None and (not variant.evaluated or cached.get("eval_hash") == scored_with):
+    current = cached is not None and (not variant.evaluated or cached.get("eval_hash") == scored_with)
+    if not current and config.archive:  # _restore gives only an entry scored with these settings
+        restored = _restore(config, variant, seed, digest, folder, say)
+        if restored is not None:
+            return restored
+    if cached is not None and current:
         if not cached.get("restored_from_archive"):
             say(f"{variant.name} (seed {seed}): cached ({folder})")
         return cached
     if cached is not None and not _model_present(cached):  # scores of other settings, and no model to rescore
-        cached = _restore(config, variant, seed, digest, folder, say) if config.archive else None
-        if cached is not None and (not variant.evaluated or cached.get("eval_hash") == scored_with):
-            return cached
         cached = None
     if cached is not None:  # built already; the evaluation settings changed
         model_dir = resolve_model(config.base) if variant.kind == "base" else cached["model_dir"]
@@ -472,8 +472,8 @@ def ensure_model(config: PipelineConfig, name: str, seed: int, sources: dict[tup
     rebuilt = model_digest(src)
     if src.get("model_digest") and rebuilt != src["model_digest"]:
         log.warning("%s (seed %d): the rebuilt model differs from the archived one (another machine or library "
-                    "version?): its archived scores are of the first model, %s is derived from the rebuilt one.",
-                    name, seed, "the derived variant")
+                    "version?): its archived scores are of the first model, the derived variant is made from the "
+                    "rebuilt one.", name, seed)
         src["rebuilt_model_differs"] = True
     src["model_digest"] = rebuilt
     atomic_write_text(folder / "result.json", json.dumps(src, indent=2) + "\n")
