@@ -76,10 +76,15 @@ def test_a_path_relative_to_the_working_folder_still_works(layout: Path) -> None
 
 
 def test_one_data_format_error_for_every_reader() -> None:
-    """Training and evaluation readers raise the same DataFormatError (there were two classes of that name)."""
+    """Training and evaluation readers raise the same DataFormatError (there were two classes of that name):
+    they share one set of row parsers, and a missing file is a DataFormatError and a FileNotFoundError."""
     from mote.data import DataFormatError as TrainingError
-    from mote.data.evaluations._files import DataFormatError as EvaluationError
+    from mote.data.evaluations.sts import read_sts_year
+    from mote.data.sources._read import MissingDataFile
 
-    assert TrainingError is EvaluationError
+    with pytest.raises(MissingDataFile) as missing:
+        read_sts_year(Path("no-such-data-root"), 2012)
+    assert isinstance(missing.value, TrainingError) and isinstance(missing.value, FileNotFoundError)
+    assert "data_root" in str(missing.value)
     assert str(TrainingError("f.tsv", 3, "7 fields", "a\tb")) == "f.tsv:3: expected 7 fields; got 'a\\tb'."
     assert str(TrainingError("Missing data file 'x'.")) == "Missing data file 'x'."

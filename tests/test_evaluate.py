@@ -20,8 +20,9 @@ from mteb.mocks.mock_tasks.sts import MockSTSTask
 from mteb.types import PromptType
 
 from mote.data.evaluations.pairs_clusters import read_twitter_pit
-from mote.data.evaluations.retrieval import parse_sentence_list, read_trecqa
+from mote.data.evaluations.retrieval import read_trecqa
 from mote.data.evaluations.sts import read_sts_year
+from mote.data.sources.retrieval import parse_sentence_list
 from mote.evaluate import MoteEncoder, compare, evaluate, select_tasks
 from mote.evaluate.route import TaskRoute
 from mote.evaluate.summary import TaskScore, summarize, to_markdown
@@ -150,8 +151,8 @@ def test_mote_model_runs_mteb_mock_tasks(mote_st: Any) -> None:
 # -- readers -------------------------------------------------------------------------------------
 def test_parse_sentence_list_reads_numpy_printed_arrays() -> None:
     value = "['First sentence.'\n 'It\\'s \"quoted\".'\n \"Don't glue.\"]"
-    assert parse_sentence_list(value) == ["First sentence.", 'It\'s "quoted".', "Don't glue."]
-    assert parse_sentence_list("[]") == []
+    assert parse_sentence_list(value, Path("corpus.csv"), 2) == ["First sentence.", 'It\'s "quoted".', "Don't glue."]
+    assert parse_sentence_list("[]", Path("corpus.csv"), 2) == []
 
 
 def test_sts_blank_gold_lines_drop_pairs(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from mteb.abstasks import (
 from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData
 from mteb.abstasks.task_metadata import TaskMetadata
 
-from mote.data.evaluations._files import Columns
+from mote.data.evaluations._columns import Columns
 from mote.data.evaluations.retrieval import RetrievalData
 from mote.data.evaluations.tasks import TaskDef
 

@@ -1,4 +1,5 @@
-"""Readers for pair classification (MRPC, Twitter PIT 2015) and clustering (STC2, 20 Newsgroups subjects).
+"""Evaluation readers for pair classification (MRPC, Twitter PIT 2015) and clustering (STC2, 20 Newsgroups
+subjects), on the row parsers the training sources use (:mod:`mote.data.sources`).
 
 Pair readers return ``sentence1``, ``sentence2``, ``labels`` (1 = paraphrase); clustering readers return
 ``sentences``, ``labels`` (cluster names), the columns of MTEB's pair-classification / clustering tasks.
@@ -6,86 +7,42 @@ Pair readers return ``sentence1``, ``sentence2``, ``labels`` (1 = paraphrase); c
 
 from __future__ import annotations
 
-import tarfile
 from pathlib import Path
 
-from mote.data import layout
-from mote.data.evaluations._files import Columns, DataFormatError, check_same_length, need, read_lines, read_tsv
+from mote.data.evaluations._columns import Columns
+from mote.data.sources._read import DataFormatError
+from mote.data.sources.clustering import STC2_SETS, newsgroups_posts, stc2_rows
+from mote.data.sources.similarity import mrpc_rows, twitter_pit_rows
 
-# Turker votes "(paraphrase, not)" -> label; (2, 3) is "debatable" and discarded, as the PIT authors advise.
-PIT_LABELS = {"(3, 2)": 1, "(4, 1)": 1, "(5, 0)": 1, "(1, 4)": 0, "(0, 5)": 0, "(2, 3)": None}
-STC2_SETS = ("StackOverflow", "SearchSnippets")
+__all__ = ["STC2_SETS", "read_20newsgroups_subjects", "read_mrpc", "read_stc2", "read_twitter_pit"]
 
 
 def read_mrpc(root: Path, split: str = "test") -> Columns:
-    """MSR paraphrase corpus: ``Quality, #1 ID, #2 ID, #1 String, #2 String`` (BOM, header line)."""
-    path = root / "mrpc" / layout.MRPC_FILES[split]
-    rows = read_tsv(path, encoding="utf-8-sig")
-    if rows[0][0] != "Quality":
-        raise DataFormatError(f"{path}: expected a header starting with 'Quality', got {rows[0][:2]}.")
-    body = rows[1:]
-    return {
-        "sentence1": [r[3] for r in body],
-        "sentence2": [r[4] for r in body],
-        "labels": [int(r[0]) for r in body],
-    }
+    """MSR paraphrase corpus, every pair with its quality (1 = paraphrase)."""
+    rows = mrpc_rows(root / "mrpc", split)
+    return {"sentence1": [r[1] for r in rows], "sentence2": [r[2] for r in rows], "labels": [r[0] for r in rows]}
 
 
 def read_twitter_pit(root: Path, split: str = "dev") -> Columns:
-    """SemEval-2015 PIT ``{split}.data``: topic id, topic, sent 1, sent 2, votes "(n, 5-n)", tags."""
-    path = root / "twitter-pit2015" / f"{split}.data"
-    s1, s2, labels = [], [], []
-    for n, row in enumerate(read_tsv(path), 1):
-        if len(row) < 5 or row[4] not in PIT_LABELS:
-            raise DataFormatError(f"{path}:{n}: expected a vote pair like '(3, 2)' in column 5.")
-        label = PIT_LABELS[row[4]]
-        if label is None:
-            continue
-        s1.append(row[2])
-        s2.append(row[3])
-        labels.append(label)
-    return {"sentence1": s1, "sentence2": s2, "labels": labels}
+    """SemEval-2015 PIT: paraphrase when 3-5 of 5 Turkers said so, not when 0-1 did; the debatable (2, 3)
+    pairs are discarded, as the PIT authors advise."""
+    rows = [r for r in twitter_pit_rows(root / "twitter-pit2015", split) if r[2] != 2]
+    return {"sentence1": [r[0] for r in rows], "sentence2": [r[1] for r in rows],
+            "labels": [int(r[2] >= 3) for r in rows]}
 
 
 def read_stc2(root: Path, name: str) -> Columns:
-    """STC2 short-text clustering set ``name`` (``X.txt`` one text a line, ``X_gnd.txt`` its label)."""
-    if name not in STC2_SETS:
-        raise ValueError(f"Unknown STC2 set {name!r}; valid: {', '.join(STC2_SETS)}.")
-    folder = root / "stc2-short-text-clustering"
-    texts = [t.strip() for t in read_lines(folder / f"{name}.txt", encoding="utf-8-sig")]
-    labels = [x.strip() for x in read_lines(folder / f"{name}_gnd.txt")]
-    check_same_length(folder / f"{name}.txt", texts, labels, "texts")
-    return {"sentences": texts, "labels": labels}
-
-
-def _subject(raw: str) -> str | None:
-    head = raw.split("\n\n", 1)[0]
-    for line in head.split("\n"):
-        if line.startswith("Subject:"):
-            return line.removeprefix("Subject:").strip()
-    return None
+    """STC2 short-text clustering set ``name`` (texts stripped of surrounding white space)."""
+    data = stc2_rows(root / "stc2-short-text-clustering", name)
+    return {"sentences": [t.strip() for t in data.texts], "labels": data.labels}
 
 
 def read_20newsgroups_subjects(root: Path, split: str = "test") -> Columns:
-    """``Subject:`` line of every post of the by-date ``split``; the label is the newsgroup.
-
-    Posts without a subject (none in the by-date release) would be skipped.
-    """
-    path = need(root / "20newsgroups-bydate" / "20news-bydate.tar.gz")
-    prefix = f"20news-bydate-{split}/"
-    rows: list[tuple[str, str, str]] = []
-    with tarfile.open(path, "r:gz") as tar:
-        for member in tar:
-            if not member.isfile() or not member.name.startswith(prefix):
-                continue
-            f = tar.extractfile(member)
-            if f is None:
-                continue
-            subject = _subject(f.read().decode("latin-1"))
-            group = member.name.split("/")[1]
-            if subject:
-                rows.append((group, member.name, subject))
+    """The ``Subject:`` line, as written, of every post of the by-date ``split``; the label is the newsgroup.
+    Ordered by newsgroup and post path."""
+    posts = newsgroups_posts(root / "20newsgroups-bydate", split)
+    rows = sorted((p.group, p.member, p.header_subject) for p in posts if p.header_subject)
     if not rows:
-        raise DataFormatError(f"No '{prefix}' posts found in {str(path)!r}.")
-    rows.sort()
+        folder = root / "20newsgroups-bydate"
+        raise DataFormatError(f"No 20news-bydate-{split}/ posts with a subject in {str(folder)!r}.")
     return {"sentences": [r[2] for r in rows], "labels": [r[0] for r in rows]}

@@ -1,4 +1,5 @@
-"""Readers for retrieval (SciFact) and answer-selection reranking (TREC-QA, WikiQA) data.
+"""Evaluation readers for retrieval (SciFact) and answer-selection reranking (TREC-QA, WikiQA), on the row
+parsers the training sources use (:mod:`mote.data.sources.retrieval`).
 
 Each returns a :class:`RetrievalData` of plain dicts, the shape of MTEB's retrieval split: a corpus, the
 queries, graded relevance (qrels) and, for reranking, each query's candidate list.
@@ -6,14 +7,11 @@ queries, graded relevance (qrels) and, for reranking, each query's candidate lis
 
 from __future__ import annotations
 
-import ast
-import io
-import tokenize
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from mote.data.evaluations._files import DataFormatError, read_csv, read_tsv
+from mote.data.sources import retrieval as src
 
 
 @dataclass(frozen=True)
@@ -24,38 +22,18 @@ class RetrievalData:
     top_ranked: dict[str, list[str]] | None = None  # query id -> candidate doc ids (reranking only)
 
 
-def parse_sentence_list(value: str) -> list[str]:
-    """Sentences of a SciFact abstract stored as a printed numpy array: ``['s1'\\n 's2' ...]``.
-
-    The elements are Python string literals separated by whitespace (no commas), so they are read token
-    by token; ``ast.literal_eval`` on the whole value would glue adjacent literals together.
-    """
-    tokens = tokenize.generate_tokens(io.StringIO(value).readline)
-    out = [ast.literal_eval(t.string) for t in tokens if t.type == tokenize.STRING]
-    if not out and value.strip() not in {"[]", ""}:
-        raise DataFormatError(f"Could not read a sentence list from {value[:80]!r}.")
-    return [str(s) for s in out]
-
-
 def read_scifact(root: Path, split: str = "train") -> RetrievalData:
     """SciFact claims, abstracts and BEIR qrels; a document is its title and its abstract sentences.
 
     MTEB (BEIR) joins the abstract sentences with a space and embeds ``title + " " + text``.
     """
     folder = root / "scifact"
-    corpus = {}
-    for row in read_csv(folder / "csv" / f"corpus_{split}.csv"):
-        corpus[row["doc_id"]] = (row["title"], " ".join(parse_sentence_list(row["abstract"])))
-    queries: dict[str, str] = {}
-    for row in read_csv(folder / "csv" / f"claims_{split}.csv"):
-        queries.setdefault(row["id"], row["claim"])  # one row per (claim, evidence document)
+    corpus = src.scifact_corpus(folder, split)
+    claims = src.scifact_claims(folder, split)
     qrels: dict[str, dict[str, int]] = {}
-    rows = read_tsv(folder / "beir_qrels" / f"{split}.tsv")
-    for qid, did, score in rows[1:]:
-        if did not in corpus:
-            raise DataFormatError(f"SciFact qrels name document {did!r}, which is not in the corpus.")
-        qrels.setdefault(qid, {})[did] = int(score)
-    return RetrievalData(corpus, {q: t for q, t in queries.items() if q in qrels}, qrels)
+    for qid, did, score in src.scifact_qrels(folder, split, claims, corpus):
+        qrels.setdefault(qid, {})[did] = score
+    return RetrievalData(corpus, {q: t for q, t in claims.items() if q in qrels}, qrels)
 
 
 def _answer_selection(groups: OrderedDict[str, tuple[str, list[tuple[str, int]]]], prefix: str) -> RetrievalData:
@@ -81,22 +59,19 @@ def _answer_selection(groups: OrderedDict[str, tuple[str, list[tuple[str, int]]]
     return RetrievalData(corpus, queries, qrels, top)
 
 
-def read_trecqa(root: Path, split: str = "dev") -> RetrievalData:
-    """TREC-QA (Wang et al. 2007, Yao et al. 2013 form): CSV ``qtext,label,atext``, grouped by question."""
-    path = root / "trecqa-wang-anssel" / "data" / "anssel" / "wang" / f"{split}.csv"
+def _groups(rows: list[tuple[str, str, str, int]]) -> OrderedDict[str, tuple[str, list[tuple[str, int]]]]:
     groups: OrderedDict[str, tuple[str, list[tuple[str, int]]]] = OrderedDict()
-    for row in read_csv(path):
-        groups.setdefault(row["qtext"], (row["qtext"], []))[1].append((row["atext"], int(row["label"])))
-    return _answer_selection(groups, f"trecqa-{split}")
+    for key, question, answer, label in rows:
+        groups.setdefault(key, (question, []))[1].append((answer, label))
+    return groups
+
+
+def read_trecqa(root: Path, split: str = "dev") -> RetrievalData:
+    """TREC-QA (Wang et al. 2007, Yao et al. 2013 form), grouped by question text."""
+    rows = src.trecqa_rows(root / "trecqa-wang-anssel", split)
+    return _answer_selection(_groups([(q, q, a, label) for q, label, a in rows]), f"trecqa-{split}")
 
 
 def read_wikiqa(root: Path, split: str = "dev") -> RetrievalData:
-    """WikiQA TSV: QuestionID, Question, DocumentID, DocumentTitle, SentenceID, Sentence, Label."""
-    path = root / "wikiqa" / f"WikiQA-{split}.tsv"
-    rows = read_tsv(path)
-    if rows[0][:2] != ["QuestionID", "Question"]:
-        raise DataFormatError(f"{path}: unexpected header {rows[0]}.")
-    groups: OrderedDict[str, tuple[str, list[tuple[str, int]]]] = OrderedDict()
-    for row in rows[1:]:
-        groups.setdefault(row[0], (row[1], []))[1].append((row[5], int(row[6])))
-    return _answer_selection(groups, f"wikiqa-{split}")
+    """WikiQA answer sentence selection, grouped by question id."""
+    return _answer_selection(_groups(src.wikiqa_rows(root / "wikiqa", split)), f"wikiqa-{split}")

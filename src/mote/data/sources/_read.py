@@ -32,10 +32,18 @@ class DataFormatError(ValueError):
         self.where = where
 
 
+class MissingDataFile(DataFormatError, FileNotFoundError):
+    """A data file a reader needs is absent (a FileNotFoundError too: the leakage pool lists an evaluation
+    whose files are missing as not checked instead of failing)."""
+
+
 def need_file(path: Path, what: str) -> Path:
-    """``path`` if it is a file, else a FileNotFoundError saying which data file is missing."""
+    """``path`` if it is a file, else a :class:`MissingDataFile` naming the file and the data-root fix."""
     if not path.is_file():
-        raise FileNotFoundError(f"Missing {what}: {path} does not exist. Check data_root / the dataset's path.")
+        raise MissingDataFile(
+            f"Missing {what}: {str(path)!r} does not exist. Pass the folder holding the shared datasets as "
+            "data_root (e.g. --data-root ../shared/data); its README.md gives the expected layout."
+        )
     return path
 
 

@@ -46,29 +46,34 @@ def read_emotion(root: Path, split: str) -> LabelledTexts:
 TWEETEVAL_SUBSETS = layout.TWEETEVAL_SUBSETS
 
 
-def read_tweeteval(root: Path, split: str, *, subset: str = "emotion") -> LabelledTexts:
-    """TweetEval ``{split}_text.txt`` + ``{split}_labels.txt`` (label ids) + ``mapping.txt`` (id TAB name)."""
+def tweeteval_rows(folder: Path, split: str, subset: str) -> tuple[list[str], list[str], dict[str, str]]:
+    """TweetEval ``subset``: the texts, their label ids as published (``{split}_labels.txt``) and the id ->
+    name mapping (``mapping.txt``). Read by the training source and the TweetEval evaluations."""
     if subset not in TWEETEVAL_SUBSETS:
         raise unknown_name("TweetEval subset", subset, TWEETEVAL_SUBSETS)
-    folder = root / subset
-    if split == "train" and not (folder / "train_text.txt").is_file() and (folder / "val_text.txt").is_file():
+    where = folder / subset
+    if split == "train" and not (where / "train_text.txt").is_file() and (where / "val_text.txt").is_file():
         raise ValueError(f"TweetEval {subset!r} has no train split (only val/test, which evaluations read).")
-    mapping_path = folder / "mapping.txt"
+    mapping_path = where / "mapping.txt"
     mapping = {}
     for n, line in enumerate(read_lines(mapping_path, "TweetEval mapping file"), 1):
         f = split_tab(line, mapping_path, n, 2, "label id, label name")
         mapping[f[0].strip()] = f[1].strip()
-    text_path, label_path = folder / f"{split}_text.txt", folder / f"{split}_labels.txt"
+    text_path, label_path = where / f"{split}_text.txt", where / f"{split}_labels.txt"
     texts = read_lines(text_path, "TweetEval text file")
     ids = read_lines(label_path, "TweetEval label file")
     if len(texts) != len(ids):
         raise DataFormatError(label_path, None, f"one label a line of {text_path.name} ({len(texts)} lines)", len(ids))
-    labels = []
     for n, i in enumerate(ids, 1):
         if i.strip() not in mapping:
             raise DataFormatError(label_path, n, f"a label id of {mapping_path.name} {sorted(mapping)}", i)
-        labels.append(mapping[i.strip()])
-    return LabelledTexts(texts, labels)
+    return texts, [i.strip() for i in ids], mapping
+
+
+def read_tweeteval(root: Path, split: str, *, subset: str = "emotion") -> LabelledTexts:
+    """TweetEval texts labelled by name (``mapping.txt``)."""
+    texts, ids, mapping = tweeteval_rows(root, split, subset)
+    return LabelledTexts(texts, [mapping[i] for i in ids])
 
 
 def read_trec(root: Path, split: str, *, labels: str = "coarse") -> LabelledTexts:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from mote._errors import unknown_name
 from mote.data.examples import LabelledTexts
 from mote.data.sources._read import DataFormatError, need_file, read_lines
 from mote.data.sources.base import Source
@@ -20,8 +21,14 @@ _RE = re.compile(r"^(\s*(re|fwd?)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 @dataclass(frozen=True)
 class Post:
     group: str
-    subject: str
+    member: str  # its path in the archive, e.g. 20news-bydate-test/sci.med/59121
+    header_subject: str  # the Subject: line as written (what the TwentyNewsgroupsSubjects evaluation embeds)
     body: str
+
+    @property
+    def subject(self) -> str:
+        """The subject without its 'Re:' / 'Fwd:' prefixes (what training pairs use)."""
+        return _RE.sub("", self.header_subject).strip()
 
 
 def _parse_post(raw: bytes, tar_path: str, member: str) -> Post:
@@ -34,7 +41,7 @@ def _parse_post(raw: bytes, tar_path: str, member: str) -> Post:
             break
     if subject is None:
         raise DataFormatError(tar_path, member, "a 'Subject:' line in the post header", header[:200])
-    return Post(group=member.split("/")[1], subject=_RE.sub("", subject).strip(), body=body)
+    return Post(group=member.split("/")[1], member=member, header_subject=subject, body=body)
 
 
 @lru_cache(maxsize=2)
@@ -67,29 +74,36 @@ def read_newsgroups(root: Path, split: str) -> LabelledTexts:
     return LabelledTexts([p.subject for p in posts], [p.group for p in posts])
 
 
-def _read_stc2(root: Path, name: str) -> LabelledTexts:
-    texts = read_lines(root / f"{name}.txt", f"STC2 {name} texts")  # utf-8-sig: SearchSnippets' BOM goes
-    labels = read_lines(root / f"{name}_gnd.txt", f"STC2 {name} labels")
+STC2_SETS = ("StackOverflow", "SearchSnippets")
+
+
+def stc2_rows(folder: Path, name: str) -> LabelledTexts:
+    """STC2 set ``name``: ``X.txt`` one text a line (utf-8-sig: SearchSnippets' BOM goes), ``X_gnd.txt`` its
+    integer cluster label. Read by the training sources below and the STC2 clustering evaluations."""
+    if name not in STC2_SETS:
+        raise unknown_name("STC2 set", name, STC2_SETS)
+    texts = read_lines(folder / f"{name}.txt", f"STC2 {name} texts")
+    labels = read_lines(folder / f"{name}_gnd.txt", f"STC2 {name} labels")
     if len(texts) != len(labels):
         raise DataFormatError(
-            root / f"{name}_gnd.txt", None, f"one label a line of {name}.txt ({len(texts)})", len(labels)
+            folder / f"{name}_gnd.txt", None, f"one label a line of {name}.txt ({len(texts)})", len(labels)
         )
     for n, label in enumerate(labels, 1):
         if not label.strip().isdigit():
-            raise DataFormatError(root / f"{name}_gnd.txt", n, "an integer cluster label", label)
+            raise DataFormatError(folder / f"{name}_gnd.txt", n, "an integer cluster label", label)
     return LabelledTexts(texts, [label.strip() for label in labels])
 
 
 def read_stackoverflow(root: Path, split: str) -> LabelledTexts:
     """STC2 StackOverflow: 20,000 question titles, 20 tags (``StackOverflow.txt`` + ``_gnd.txt``)."""
     del split  # unsplit: the only split is "all"
-    return _read_stc2(root, "StackOverflow")
+    return stc2_rows(root, "StackOverflow")
 
 
 def read_searchsnippets(root: Path, split: str) -> LabelledTexts:
     """STC2 SearchSnippets: 12,340 web-search snippets, 8 domains; the text file starts with a BOM."""
     del split
-    return _read_stc2(root, "SearchSnippets")
+    return stc2_rows(root, "SearchSnippets")
 
 
 SOURCES: tuple[Source, ...] = (

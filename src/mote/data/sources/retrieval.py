@@ -44,32 +44,53 @@ def parse_sentence_list(value: str, path: Path, n: int) -> list[str]:
     return out
 
 
-def _scifact_docs(root: Path) -> dict[str, str]:
-    path = root / "csv" / "corpus_train.csv"
+# Row parsers read by the training readers below and the evaluation readers (mote.data.evaluations.retrieval).
+
+
+def scifact_corpus(folder: Path, split: str = "train") -> dict[str, tuple[str, str]]:
+    """SciFact abstracts (``csv/corpus_{split}.csv``): doc id -> (title as published, sentences joined by a space:
+    BEIR's text). 18 titles end in a space; MTEB embeds them so."""
+    path = folder / "csv" / f"corpus_{split}.csv"
     docs = {}
     for n, row in csv_rows(path, "SciFact corpus", ("doc_id", "title", "abstract")):
-        sentences = parse_sentence_list(row["abstract"], path, n)
-        docs[row["doc_id"].strip()] = (row["title"].strip() + " " + " ".join(sentences)).strip()
+        docs[row["doc_id"].strip()] = (row["title"], " ".join(parse_sentence_list(row["abstract"], path, n)))
     return docs
+
+
+def scifact_claims(folder: Path, split: str) -> dict[str, str]:
+    """SciFact claims (``csv/claims_{split}.csv``, one row per claim and evidence document): id -> claim."""
+    claims: dict[str, str] = {}
+    for _, row in csv_rows(folder / "csv" / f"claims_{split}.csv", "SciFact claims", ("id", "claim")):
+        claims.setdefault(row["id"].strip(), row["claim"])
+    return claims
+
+
+def scifact_qrels(folder: Path, split: str, claims: dict[str, str], docs: dict[str, tuple[str, str]]
+                  ) -> list[tuple[str, str, int]]:
+    """BEIR's SciFact qrels (``beir_qrels/{split}.tsv``): (claim id, doc id, relevance), each id checked."""
+    path = folder / "beir_qrels" / f"{split}.tsv"
+    rows = []
+    for n, line in enumerate(read_lines(path, "SciFact BEIR qrels")[1:], 2):
+        qid, did, score = (x.strip() for x in split_tab(line, path, n, 3, "query-id, corpus-id, score")[:3])
+        if qid not in claims:
+            raise DataFormatError(path, n, f"a query-id of claims_{split}.csv", qid)
+        if did not in docs:
+            raise DataFormatError(path, n, "a corpus-id of the SciFact corpus", did)
+        if not score.isdigit():
+            raise DataFormatError(path, n, "a relevance score 0, 1, 2, ...", score)
+        rows.append((qid, did, int(score)))
+    return rows
 
 
 def read_scifact(root: Path, split: str) -> Pairs:
     """SciFact claims -> abstracts from the BEIR qrels (BEIR text: title + " " + " ".join(sentences))."""
-    docs = _scifact_docs(root)
-    claims: dict[str, str] = {}
-    claims_path = root / "csv" / f"claims_{split}.csv"
-    for _, row in csv_rows(claims_path, "SciFact claims", ("id", "claim")):
-        claims.setdefault(row["id"].strip(), row["claim"])
-    qrels = root / "beir_qrels" / f"{split}.tsv"
+    docs = scifact_corpus(root)
+    claims = scifact_claims(root, split)
     out = Pairs([])
-    for n, line in enumerate(read_lines(qrels, "SciFact BEIR qrels")[1:], 2):
-        qid, did, score = (x.strip() for x in split_tab(line, qrels, n, 3, "query-id, corpus-id, score")[:3])
-        if qid not in claims:
-            raise DataFormatError(qrels, n, f"a query-id of {claims_path.name}", qid)
-        if did not in docs:
-            raise DataFormatError(qrels, n, "a corpus-id of corpus_train.csv", did)
-        if score.isdigit() and int(score) > 0:
-            out.examples.append(Example(claims[qid], docs[did]))
+    for qid, did, score in scifact_qrels(root, split, claims, docs):
+        if score > 0:
+            title, text = docs[did]
+            out.examples.append(Example(claims[qid], (title.strip() + " " + text).strip()))
         else:
             out.dropped["qrel with score 0"] += 1
     return out
@@ -104,16 +125,42 @@ def read_pubmedqa(root: Path, split: str) -> Pairs:
     return out
 
 
-def read_trecqa(root: Path, split: str) -> Pairs:
-    """TREC-QA (Wang) CSV ``qtext,label,atext``: question -> each correct answer, the question's incorrect
-    answers as hard negatives. Questions without a correct answer are counted and unused."""
-    path = root / "data" / "anssel" / "wang" / f"{split}.csv"
-    right: dict[str, list[str]] = defaultdict(list)
-    wrong: dict[str, list[str]] = defaultdict(list)
+def trecqa_rows(folder: Path, split: str) -> list[tuple[str, int, str]]:
+    """TREC-QA (Wang) ``data/anssel/wang/{split}.csv`` (qtext, label, atext): (question, 0/1, answer)."""
+    path = folder / "data" / "anssel" / "wang" / f"{split}.csv"
+    rows = []
     for n, row in csv_rows(path, "TREC-QA file", ("qtext", "label", "atext")):
         if row["label"].strip() not in {"0", "1"}:
             raise DataFormatError(path, n, "label 0 or 1", row["label"])
-        (right if row["label"].strip() == "1" else wrong)[row["qtext"]].append(row["atext"])
+        rows.append((row["qtext"], int(row["label"]), row["atext"]))
+    return rows
+
+
+WIKIQA_HEADER = ("QuestionID", "Question", "DocumentID", "DocumentTitle", "SentenceID", "Sentence", "Label")
+
+
+def wikiqa_rows(folder: Path, split: str) -> list[tuple[str, str, str, int]]:
+    """WikiQA ``WikiQA-{split}.tsv``: (question id, question, candidate sentence, 0/1)."""
+    path = folder / f"WikiQA-{split}.tsv"
+    lines = read_lines(path, "WikiQA file")
+    if not lines or tuple(lines[0].split("\t")) != WIKIQA_HEADER:
+        raise DataFormatError(path, 1, f"the header {' TAB '.join(WIKIQA_HEADER)}", lines[:1])
+    rows = []
+    for n, line in enumerate(lines[1:], 2):
+        f = split_tab(line, path, n, 7, "question id, question, doc id, title, sentence id, sentence, label")
+        if f[6].strip() not in {"0", "1"}:
+            raise DataFormatError(path, n, "label 0 or 1", f[6])
+        rows.append((f[0], f[1], f[5], int(f[6])))
+    return rows
+
+
+def _answer_pairs(rows: list[tuple[str, int, str]]) -> Pairs:
+    """Question -> each correct answer, the question's incorrect answers as hard negatives; questions
+    without a correct answer are counted and unused."""
+    right: dict[str, list[str]] = defaultdict(list)
+    wrong: dict[str, list[str]] = defaultdict(list)
+    for q, label, a in rows:
+        (right if label == 1 else wrong)[q].append(a)
     out = Pairs([])
     for q, answers in right.items():
         out.examples += [Example(q, a, negatives=tuple(wrong.get(q, ()))) for a in answers]
@@ -121,15 +168,14 @@ def read_trecqa(root: Path, split: str) -> Pairs:
     return out
 
 
+def read_trecqa(root: Path, split: str) -> Pairs:
+    """TREC-QA question -> each correct answer, incorrect answers as hard negatives."""
+    return _answer_pairs(trecqa_rows(root, split))
+
+
 def read_wikiqa(root: Path, split: str) -> Pairs:
-    """WikiQA TSV (QuestionID, Question, DocumentID, DocumentTitle, SentenceID, Sentence, Label)."""
-    path = root / f"WikiQA-{split}.tsv"
-    right: dict[str, list[str]] = defaultdict(list)
-    wrong: dict[str, list[str]] = defaultdict(list)
-    for n, line in enumerate(read_lines(path, "WikiQA file")[1:], 2):
-        f = split_tab(line, path, n, 7, "question id, question, doc id, title, sentence id, sentence, label")
-        (right if f[6].strip() == "1" else wrong)[f[1]].append(f[5])
-    return Pairs([Example(q, a, negatives=tuple(wrong.get(q, ()))) for q, ans in right.items() for a in ans])
+    """WikiQA question -> each correct sentence, the question's other candidates as hard negatives."""
+    return _answer_pairs([(q, label, a) for _, q, a, label in wikiqa_rows(root, split)])
 
 
 _QUOTE = re.compile(r"^\s*(>|\||in article\b)|(writes|wrote):\s*$", re.IGNORECASE)

@@ -4,58 +4,72 @@
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from mote.data import layout
 from mote.data.examples import Example, Pairs
-from mote.data.sources._read import DataFormatError, parse_float, read_lines, split_tab
+from mote.data.sources._read import DataFormatError, MissingDataFile, parse_float, read_lines, split_tab
 from mote.data.sources.base import Source
 
 
 def _score(value: str, path: Path, n: int, low: float, high: float) -> float:
+    """The published score of a row, checked to lie in [low, high]."""
     s = parse_float(value, path, n, f"a score in [{low:g}, {high:g}]")
     if not low <= s <= high:
         raise DataFormatError(path, n, f"a score in [{low:g}, {high:g}]", value)
-    return (s - low) / (high - low)
+    return s
 
 
-def read_stsb(root: Path, split: str) -> Pairs:
-    """STS Benchmark TSV (genre, file, year, id, score 0-5, s1, s2[, extra fields]); no quote handling."""
-    path = root / "stsbenchmark" / f"sts-{split}.csv"
-    out = Pairs([])
+def _unit(score: float, low: float, high: float) -> float:
+    return (score - low) / (high - low)
+
+
+# Row parsers: one per file format, read by the training readers below and by the evaluation readers
+# (mote.data.evaluations) alike. Each returns the published fields (scores as published, not rescaled).
+ScoredRow = tuple[str, str, float]  # sentence 1, sentence 2, score
+
+
+def stsb_rows(folder: Path, split: str) -> list[ScoredRow]:
+    """STS Benchmark ``stsbenchmark/sts-{split}.csv`` under the source folder: genre, file, year, id, score
+    0-5, s1, s2 (extra fields on some lines, ignored); tab-separated, no quote handling."""
+    path = folder / "stsbenchmark" / f"sts-{split}.csv"
+    rows = []
     for n, line in enumerate(read_lines(path, "STS Benchmark file"), 1):
         f = split_tab(line, path, n, 7, "genre, file, year, id, score, sentence 1, sentence 2")
-        out.examples.append(Example(f[5], f[6], score=_score(f[4], path, n, 0, 5)))  # extra fields: ignored
-    return out
+        rows.append((f[5], f[6], _score(f[4], path, n, 0, 5)))
+    return rows
 
 
-def read_sick(root: Path, split: str) -> Pairs:
+def sick_rows(folder: Path, split: str) -> list[ScoredRow]:
     """SICK 2014 TSV with a header: pair_ID, sentence_A, sentence_B, relatedness 1-5, entailment."""
-    path = root / layout.SICK_DIR / layout.SICK_FILES[split]
+    path = folder / layout.SICK_DIR / layout.SICK_FILES[split]
     lines = read_lines(path, "SICK file")
     if not lines or not lines[0].startswith("pair_ID"):
         raise DataFormatError(path, 1, "the header 'pair_ID<TAB>sentence_A<TAB>sentence_B<TAB>...'", lines[:1])
-    out = Pairs([])
+    rows = []
     for n, line in enumerate(lines[1:], 2):
         f = split_tab(line, path, n, 4, "pair_ID, sentence_A, sentence_B, relatedness_score")
-        out.examples.append(Example(f[1], f[2], score=_score(f[3], path, n, 1, 5)))
-    return out
+        rows.append((f[1], f[2], _score(f[3], path, n, 1, 5)))
+    return rows
 
 
-def read_sts(root: Path, split: str) -> Pairs:
-    """SemEval STS12-16: ``*.input.X.txt`` (s1 TAB s2[...]) + ``*.gs.X.txt`` (a score a line, 0-5).
+def sts_rows(folder: Path, split: str) -> tuple[list[ScoredRow], Counter[str]]:
+    """SemEval STS12-16 (``split``: train or sts12..sts16): ``*.input.X.txt`` (s1 TAB s2[...]) and
+    ``*.gs.X.txt`` (a score a line, 0-5), every subset of the split's folder.
 
-    A blank gold line is an unscored pair (STS15/16): dropped and counted. A gold file without input
-    (STS13 SMT, as in MTEB) is counted and skipped.
+    Also returns what was left out, by reason: a blank gold line is an unscored pair (STS15/16), and a gold
+    file without input (STS13 SMT, as in MTEB) is skipped.
     """
-    folder = root / layout.STS_DIR / layout.STS_SPLITS[split]
-    if not folder.is_dir():
-        raise FileNotFoundError(f"Missing STS folder: {folder} does not exist. Check data_root / the path.")
-    out = Pairs([])
-    inputs = sorted(folder.glob("*.input.*.txt"))
+    where = folder / layout.STS_DIR / layout.STS_SPLITS[split]
+    if not where.is_dir():
+        raise MissingDataFile(f"Missing STS folder {str(where)!r}. Pass the folder holding the shared datasets as "
+                              "data_root (e.g. --data-root ../shared/data).")
+    inputs = sorted(where.glob("*.input.*.txt"))
     if not inputs:
-        raise FileNotFoundError(f"No STS input files (*.input.*.txt) in {folder}.")
+        raise MissingDataFile(f"No STS input files (*.input.*.txt) in {str(where)!r}.")
+    rows: list[ScoredRow] = []
+    dropped: Counter[str] = Counter()
     for path in inputs:
         gold = path.with_name(path.name.replace(".input.", ".gs.", 1))
         pairs, scores = read_lines(path, "STS input file"), read_lines(gold, "STS gold-score file")
@@ -63,14 +77,65 @@ def read_sts(root: Path, split: str) -> Pairs:
             raise DataFormatError(gold, None, f"one score line per line of {path.name} ({len(pairs)})", len(scores))
         for n, (line, score) in enumerate(zip(pairs, scores, strict=True), 1):
             if not score.strip():
-                out.dropped["unscored pair (blank gold line)"] += 1
+                dropped["unscored pair (blank gold line)"] += 1
                 continue
             f = split_tab(line, path, n, 2, "sentence 1, sentence 2")
-            out.examples.append(Example(f[0], f[1], score=_score(score, gold, n, 0, 5)))
-    for gold in sorted(folder.glob("*.gs.*.txt")):
+            rows.append((f[0], f[1], _score(score, gold, n, 0, 5)))
+    for gold in sorted(where.glob("*.gs.*.txt")):
         if not gold.with_name(gold.name.replace(".gs.", ".input.", 1)).is_file() and ".ALL." not in gold.name:
-            out.dropped[f"gold file without input ({gold.name})"] += len(read_lines(gold, "STS gold file"))
-    return out
+            dropped[f"gold file without input ({gold.name})"] += len(read_lines(gold, "STS gold file"))
+    return rows, dropped
+
+
+def mrpc_rows(folder: Path, split: str) -> list[tuple[int, str, str]]:
+    """MSR paraphrase TSV (Quality, #1 ID, #2 ID, #1 String, #2 String): (quality 0/1, string 1, string 2)."""
+    path = folder / layout.MRPC_FILES[split]
+    lines = read_lines(path, "MRPC file")
+    if not lines or not lines[0].startswith("Quality"):
+        raise DataFormatError(path, 1, "the header 'Quality<TAB>#1 ID<TAB>#2 ID<TAB>#1 String<TAB>#2 String'")
+    rows = []
+    for n, line in enumerate(lines[1:], 2):
+        f = split_tab(line, path, n, 5, "quality, id 1, id 2, string 1, string 2")
+        if f[0] not in {"0", "1"}:
+            raise DataFormatError(path, n, "quality 0 or 1", f[0])
+        rows.append((int(f[0]), f[3], f[4]))
+    return rows
+
+
+_VOTES = re.compile(r"^\((\d), (\d)\)$")
+
+
+def twitter_pit_rows(folder: Path, split: str) -> list[tuple[str, str, int]]:
+    """Twitter-PIT 2015 ``{split}.data`` (topic id, topic, sent 1, sent 2, votes '(n, 5-n)', tags...):
+    (sentence 1, sentence 2, n = the Turkers who said paraphrase, of 5)."""
+    path = folder / f"{split}.data"
+    rows = []
+    for n, line in enumerate(read_lines(path, "Twitter-PIT file"), 1):
+        f = split_tab(line, path, n, 5, "topic id, topic, sentence 1, sentence 2, votes")
+        m = _VOTES.match(f[4].strip())
+        if m is None or int(m[1]) + int(m[2]) != 5:
+            raise DataFormatError(path, n, "votes like '(3, 2)' (five in all)", f[4])
+        rows.append((f[2], f[3], int(m[1])))
+    return rows
+
+
+# Training readers: the rows as training records (scores rescaled to [0, 1]).
+
+
+def read_stsb(root: Path, split: str) -> Pairs:
+    """STS Benchmark scored pairs (0-5 -> 0-1)."""
+    return Pairs([Example(a, b, score=_unit(s, 0, 5)) for a, b, s in stsb_rows(root, split)])
+
+
+def read_sick(root: Path, split: str) -> Pairs:
+    """SICK relatedness scored pairs (1-5 -> 0-1)."""
+    return Pairs([Example(a, b, score=_unit(s, 1, 5)) for a, b, s in sick_rows(root, split)])
+
+
+def read_sts(root: Path, split: str) -> Pairs:
+    """SemEval STS12-16 scored pairs (0-5 -> 0-1); unscored pairs and gold files without input are counted."""
+    rows, dropped = sts_rows(root, split)
+    return Pairs([Example(a, b, score=_unit(s, 0, 5)) for a, b, s in rows], dropped)
 
 
 STS_YEARS = tuple(f"STS{y}" for y in range(12, 17))
@@ -134,27 +199,17 @@ def read_flickr8k(root: Path, split: str, *, pairs_per_image: int = 2) -> Pairs:
     return out
 
 
-_VOTES = re.compile(r"^\((\d), (\d)\)$")
-
-
 def read_twitter_pit(root: Path, split: str) -> Pairs:
-    """Twitter-PIT 2015 (topic id, topic, sent 1, sent 2, votes '(n, 5-n)', tags...): paraphrase pairs
-    ((3,2), (4,1), (5,0)); non-paraphrases of the same sentence 1 ((1,4), (0,5)) are its hard negatives;
-    debatable (2,3) pairs are discarded and counted."""
-    path = root / f"{split}.data"
+    """Twitter-PIT 2015: paraphrase pairs ((3,2), (4,1), (5,0)); non-paraphrases of the same sentence 1
+    ((1,4), (0,5)) are its hard negatives; debatable (2,3) pairs are discarded and counted."""
     para: dict[str, list[str]] = defaultdict(list)
     non: dict[str, list[str]] = defaultdict(list)
     out = Pairs([])
-    for n, line in enumerate(read_lines(path, "Twitter-PIT file"), 1):
-        f = split_tab(line, path, n, 5, "topic id, topic, sentence 1, sentence 2, votes")
-        m = _VOTES.match(f[4].strip())
-        if m is None:
-            raise DataFormatError(path, n, "votes like '(3, 2)'", f[4])
-        yes = int(m[1])
+    for s1, s2, yes in twitter_pit_rows(root, split):
         if yes == 2:
             out.dropped["debatable votes (2, 3)"] += 1
         else:
-            (para if yes >= 3 else non)[f[2]].append(f[3])
+            (para if yes >= 3 else non)[s1].append(s2)
     for s1, s2s in para.items():
         out.examples += [Example(s1, s2, negatives=tuple(non.get(s1, ()))) for s2 in s2s]
     out.dropped["non-paraphrase without a paraphrase of its sentence (unused)"] += sum(
@@ -164,18 +219,11 @@ def read_twitter_pit(root: Path, split: str) -> Pairs:
 
 
 def read_mrpc(root: Path, split: str) -> Pairs:
-    """MSR paraphrase TSV (Quality, #1 ID, #2 ID, #1 String, #2 String): paraphrase pairs (Quality 1)."""
-    path = root / layout.MRPC_FILES[split]
-    lines = read_lines(path, "MRPC file")
-    if not lines or not lines[0].startswith("Quality"):
-        raise DataFormatError(path, 1, "the header 'Quality<TAB>#1 ID<TAB>#2 ID<TAB>#1 String<TAB>#2 String'")
+    """MRPC paraphrase pairs (Quality 1); non-paraphrases are counted and unused."""
     out = Pairs([])
-    for n, line in enumerate(lines[1:], 2):
-        f = split_tab(line, path, n, 5, "quality, id 1, id 2, string 1, string 2")
-        if f[0] not in {"0", "1"}:
-            raise DataFormatError(path, n, "quality 0 or 1", f[0])
-        if f[0] == "1":
-            out.examples.append(Example(f[3], f[4]))
+    for quality, s1, s2 in mrpc_rows(root, split):
+        if quality:
+            out.examples.append(Example(s1, s2))
         else:
             out.dropped["non-paraphrase pair (unused)"] += 1
     return out
