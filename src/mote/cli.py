@@ -681,12 +681,13 @@ def analyze_conflict(
     batch_size: Annotated[int, typer.Option(min=2)] = 16,
     batches: Annotated[int, typer.Option(min=1, help="Probe batches per task (gradients accumulated).")] = 4,
     label: Annotated[str | None, typer.Option(help="Name of the model in the figure (default: its path).")] = None,
+    tasks: Annotated[list[str] | None, typer.Option(help="Only these probe tasks (repeat or comma-separate).")] = None,
 ) -> None:
     """Per-task gradient cosines of the shared parameters (each task's own loss), overall and per block."""
     from mote.analyze.conflict import conflict
 
     try:
-        result = conflict(model, probe, out, batch_size=batch_size, batches=batches, label=label)
+        result = conflict(model, probe, out, batch_size=batch_size, batches=batches, label=label, tasks=_split(tasks))
     except USER_ERRORS as e:
         _fail(e)
     names, m = result["tasks"], result["cosines"]["all shared"]
@@ -699,6 +700,110 @@ def analyze_conflict(
             f"{max(r for j, r in enumerate(half[i]) if j != i):+.2f}" if half else ""
         typer.echo(f"  {t}: same task, two halves of its batches: {c:+.2f}{other}")
     typer.echo(f"-> {out / 'conflict.json'}, {out / 'conflict.png'}")
+
+
+def _labelled(models: list[str]) -> dict[str, str]:
+    """``LABEL=PATH`` or ``PATH`` (labelled by itself) -> {label: path}; a label given twice is an error."""
+    out: dict[str, str] = {}
+    for item in models:
+        label, sep, path = item.partition("=")
+        label, path = (label, path) if sep and path else (item, item)
+        if label in out:
+            raise ValueError(f"The label {label!r} is given twice; name the models LABEL=PATH.")
+        out[label] = path
+    return out
+
+
+@analyze_app.command("spaces")
+def analyze_spaces(
+    models: Annotated[list[str], typer.Argument(help="Model folders, each PATH or LABEL=PATH (e.g. the MoTE model "
+                                                     "and the instruction-only dense model).")],
+    texts: Annotated[Path, typer.Option(help="Texts all routes embed: a .txt (one a line) or a probe .jsonl.")],
+    out: Annotated[Path, typer.Option(help="Output folder for spaces.json and spaces.png.")] = Path(
+        "analysis/spaces"),
+    n_texts: Annotated[int, typer.Option(min=2, help="Texts sampled from the file (seeded).")] = 512,
+    tasks: Annotated[list[str] | None, typer.Option(help="Routes to compare (default: each model's own).")] = None,
+    seed: int = 0,
+) -> None:
+    """Linear CKA between the embedding spaces of each model's task routes, on the same texts."""
+    from mote.analyze.spaces import spaces
+
+    try:
+        result = spaces(_labelled(models), texts, out, n_texts=n_texts, tasks=_split(tasks), seed=seed)
+    except USER_ERRORS as e:
+        _fail(e)
+    for label, m in result["models"].items():
+        mean = m["mean_off_diagonal_cka"]
+        typer.echo(f"{label}: {len(m['routes'])} routes, mean CKA between routes "
+                   + (f"{mean:.3f}" if mean is not None else "n/a (one route)"))
+    typer.echo(f"-> {out / 'spaces.json'}, {out / 'spaces.png'}")
+
+
+@analyze_app.command("task-vectors")
+def analyze_task_vectors(
+    models: Annotated[list[str], typer.Argument(help="Fine-tuned models, each LABEL=PATH; LABEL is the task, or "
+                                                     "TASK@BUDGET for one task's budget sweep (query@600).")],
+    base: Annotated[str, typer.Option(help="The base they were fine-tuned from (folder or known name).")] = (
+        DEFAULT_BASE_NAME),
+    out: Annotated[Path, typer.Option(help="Output folder for task_vectors.json and .png.")] = Path(
+        "analysis/task-vectors"),
+    examples: Annotated[list[str] | None, typer.Option(help="Examples seen, LABEL=N (default: the training run's "
+                                                            "train_summary.json beside the model).")] = None,
+) -> None:
+    """Norms and pairwise cosines of separate models' task vectors, and the norm-vs-examples fit."""
+    from mote.analyze.task_vectors import task_vectors
+
+    try:
+        seen = {}
+        for k, v in _labelled(_split(examples) or []).items():
+            if not v.isdigit():
+                raise ValueError(f"--examples {k}={v}: give LABEL=N with N a whole number of examples.")
+            seen[k] = int(v)
+        result = task_vectors(base, _labelled(models), out, examples=seen)
+    except USER_ERRORS as e:
+        _fail(e)
+    for label, m in result["models"].items():
+        typer.echo(f"{label}: norm {m['norm']:.4f}, examples seen {m['examples_seen'] or 'unknown'}")
+    fit = result["fit_all"]
+    if fit:
+        typer.echo(f"norm ~ examples^{fit['exponent']:.3f} (R2 {fit['r2']:.3f}, {fit['points']} models)")
+    typer.echo(f"-> {out / 'task_vectors.json'}, {out / 'task_vectors.png'}")
+
+
+@analyze_app.command("landscape")
+def analyze_landscape(
+    model_a: Annotated[str, typer.Argument(help="First fine-tune of the base, LABEL=PATH (tau_A: the a axis).")],
+    model_b: Annotated[str, typer.Argument(help="Second fine-tune, LABEL=PATH (tau_B: the b axis).")],
+    probe: Annotated[Path, typer.Option(help='Probe JSONL: {"anchor", "positive", "task"} rows (as mote merge).')],
+    base: Annotated[str, typer.Option(help="The base both were fine-tuned from.")] = DEFAULT_BASE_NAME,
+    out: Annotated[Path, typer.Option(help="Output folder for landscape.json and .png.")] = Path(
+        "analysis/landscape"),
+    low: float = -0.5,
+    high: float = 1.5,
+    points: Annotated[int, typer.Option(min=2, help="Grid points per axis.")] = 9,
+    batch_size: Annotated[int, typer.Option(min=2)] = 16,
+    batches: Annotated[int, typer.Option(min=1, help="Probe batches per task at each grid point.")] = 2,
+    tasks: Annotated[list[str] | None, typer.Option(help="Only these probe tasks.")] = None,
+    mark: Annotated[list[str] | None, typer.Option(help="Merged models to mark, NAME=PATH (projected onto the "
+                                                        "plane; repeat).")] = None,
+    sp_steps: Annotated[int, typer.Option(min=0, help="Self Positioning steps for its point (0: leave it out).")
+                        ] = 100,
+) -> None:
+    """Each task's loss over the plane of two task vectors from the base, with merges marked."""
+    from mote.analyze.landscape import landscape
+
+    try:
+        (la, pa), (lb, pb) = next(iter(_labelled([model_a]).items())), next(iter(_labelled([model_b]).items()))
+        result = landscape(base, (la, pa), (lb, pb), probe, out, low=low, high=high, points=points,
+                           batch_size=batch_size, batches=batches, tasks=_split(tasks),
+                           marks=_labelled(_split(mark) or []), self_positioning_steps=sp_steps)
+    except USER_ERRORS as e:
+        _fail(e)
+    typer.echo(f"cosine(tau_{la}, tau_{lb}) = {result['cosine_a_b']:+.3f}")
+    for name, m in result["marks"].items():
+        off = f", {m['off_plane_fraction']:.0%} of it off the plane" if m.get("projected") else ""
+        typer.echo(f"{name:>30}: a={m['a']:+.3f} b={m['b']:+.3f} total {m['total']:.3f}{off}")
+    typer.echo(f"-> {out / 'landscape.json'}, {out / 'landscape.png'}")
 
 
 @app.command()
