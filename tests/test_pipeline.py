@@ -83,6 +83,10 @@ def test_pipeline_end_to_end_and_cached_rerun(tiny_st_dir: Path, shared_data: Pa
     assert iv["low"] <= iv["delta"] <= iv["high"] and iv["against"] == "base"
     assert "## Confidence intervals (paired bootstrap)" in text
     assert data["instructions"] == {"base": "–", "mote": "mote", "mote-ea": "mote"}
+    # the analyses that apply: conflict needs two probe tasks (this recipe has one: said, not run), spaces runs
+    analyses = {a["name"]: a for a in data["analyses"]}
+    assert analyses["conflict-base"]["png"] is None and "not run" in analyses["conflict-base"]["summary"]
+    assert (tmp_path / "out" / analyses["spaces"]["png"]).is_file() and "## Analyses" in text
     messages.clear()
     run_pipeline(cfg, say=messages.append)  # everything is cached now
     assert sum("cached" in m for m in messages) == 3
@@ -134,6 +138,18 @@ def test_pipeline_merge_variants(tiny_st_dir: Path, shared_data: Path, tmp_path:
                                               "config_sentence_transformers.json").read_text())["prompts"]
     text = (tmp_path / "out" / "REPORT.md").read_text()
     assert "## Learned merge coefficients" in text and "| separate-sp | 42 |" in text and "Machine:" in text
+    # the report embeds the analyses that apply to these variants, each a figure and a line
+    analyses = {a["name"]: a for a in data["analyses"]}
+    assert set(analyses) == {"conflict-joint-instr", "conflict-mote", "spaces", "task-vectors",
+                             "landscape-classification-clustering"}
+    for a in analyses.values():
+        assert (tmp_path / "out" / a["png"]).is_file() and f"![{a['name']}]({a['png']})" in text
+    assert "mean CKA between routes" in analyses["spaces"]["summary"]
+    tv = json.loads((tmp_path / "out" / "analysis" / "task-vectors" / "task_vectors.json").read_text())
+    assert tv["models"]["classification"]["examples_seen"] == 2 * 8  # from the separate model's training summary
+    messages: list[str] = []
+    run_pipeline(cfg, say=messages.append)  # the analyses are cached with their inputs
+    assert not any(m.startswith("analysis") for m in messages), messages
 
 
 def test_folders_of_the_older_layout_are_renamed_and_their_paths_rewritten(tmp_path: Path) -> None:

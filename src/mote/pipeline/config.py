@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
@@ -89,6 +89,9 @@ class PipelineConfig(StrictModel):
         None, description="joint-ratio: target share per task or dataset (default: an equal share per task)."
     )
     merge: MergeSection = Field(default_factory=MergeSection)  # type: ignore[arg-type]
+    analyses: Literal["auto"] | list[Literal["conflict", "spaces", "task-vectors", "landscape"]] = Field(
+        "auto", description="Analyses the report embeds (mote.analyze, on the first seed's models): auto = every "
+        "one that applies to the variants run; [] = none.")
     eval: EvalSection = Field(default_factory=EvalSection)  # type: ignore[arg-type]
 
     @model_validator(mode="after")

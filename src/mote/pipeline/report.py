@@ -10,6 +10,7 @@ from typing import Any
 
 from mote.model.io import atomic_write_text
 from mote.pipeline import intervals, targets
+from mote.pipeline.analyses import markdown as analysis_markdown
 
 
 def _mean_sd(values: Sequence[float]) -> tuple[float, float | None]:
@@ -274,6 +275,7 @@ def _weights(weights: Any, tasks: Sequence[str]) -> str:
 def write_report(
     config: Any, results: Sequence[dict[str, Any]], out: Path, missing: Sequence[str] = (),
     eval_dirs: Mapping[tuple[str, int], Path] | None = None, n_resamples: int = 1000,
+    analyses: Sequence[dict[str, Any]] = (),
 ) -> Path:
     """REPORT.md, report.json and report.png in ``out``. ``eval_dirs``: (variant, seed) -> the evaluation
     folder whose per-item records give the confidence intervals (none: the report has no intervals)."""
@@ -296,10 +298,11 @@ def write_report(
     md += learned_table(results)
     plot(rows, out / "report.png")
     md += "\n![overall average per variant](report.png)\n"
+    md += analysis_markdown(list(analyses))
     atomic_write_text(out / "REPORT.md", md)
     extra = {"domains": domains, "split_means": split_means(rows, domains), "means": means, "rivals": rivals,
              "best_dense_rival": rivals.get(intervals.ALL), "intervals": cis, "intervals_left_out": left_out,
-             "targets": checked, "instructions": instruction_sets(config, rows)}
+             "targets": checked, "instructions": instruction_sets(config, rows), "analyses": list(analyses)}
     atomic_write_text(out / "report.json", json.dumps({"rows": rows, **extra, "runs": list(results)}, indent=2) + "\n")
     return out / "REPORT.md"
 

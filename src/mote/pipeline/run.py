@@ -571,7 +571,21 @@ def run_pipeline(
                 "--report-only first (a finished job is cached under variants/), or check output_dir."
             )
     _name_merge_tasks(results)
-    return write_report(config, list(results.values()), out, missing=missing, eval_dirs=eval_dirs)
+    analyses = _analyses(config, results, out, say)
+    return write_report(config, list(results.values()), out, missing=missing, eval_dirs=eval_dirs,
+                        analyses=analyses)
+
+
+def _analyses(config: PipelineConfig, results: dict[tuple[str, int], dict[str, Any]], out: Path,
+              say: Callable[[str], None]) -> list[dict[str, Any]]:
+    """The analyses that apply to the finished jobs (:mod:`mote.pipeline.analyses`), on the pipeline's probe."""
+    from mote.pipeline.analyses import KINDS, planned, run_analyses
+
+    kinds: list[str] = list(KINDS) if config.analyses == "auto" else list(config.analyses)
+    if not results or not planned(kinds, results, min(s for _, s in results)):
+        return []
+    probe = write_probe(config, out / "analysis" / "probe.jsonl")
+    return run_analyses(config, results, out, probe, say)
 
 
 EVAL_HISTORY = "eval_history.json"  # every evaluation setting this output folder was run with (append-only)
