@@ -34,6 +34,8 @@ from _machine import describe, machine_line
 from encode_speed import RESULTS, load_texts
 
 TASKS = ["query", "document", "similarity", "classification", "clustering"]
+GENERATORS = {"raw": "one keep-alive HTTP/1.1 connection per client, no client library",
+              "httpx": "httpx.AsyncClient"}
 
 
 def free_port() -> int:
@@ -64,7 +66,39 @@ def make_bodies(texts: list[str], size: int, n_requests: int) -> list[dict[str, 
             for i in range(n_requests)]
 
 
-async def scenario(port: int, texts: list[str], clients: int, size: int, n_requests: int) -> dict[str, Any]:
+class RawClient:
+    """One keep-alive HTTP/1.1 connection with nothing on top: the load generator shares the server's two cores,
+    and httpx's per-request cost (about as much CPU as the server's own for a one-sentence request) was measured
+    against the server. Status and body only; the server always sends Content-Length."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        data = json.dumps(body).encode()
+        self.writer.write(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                          f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split()[1])
+        length = next(int(v) for k, _, v in (h.partition(b":") for h in lines[1:]) if k.lower() == b"content-length")
+        return status, await self.reader.readexactly(length)
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            await self.writer.wait_closed()
+
+
+async def scenario(port: int, texts: list[str], clients: int, size: int, n_requests: int,
+                   client_kind: str = "raw") -> dict[str, Any]:
+    if client_kind == "raw":
+        return await raw_scenario(port, texts, clients, size, n_requests)
     import httpx
 
     bodies = make_bodies(texts, size, n_requests)
@@ -108,6 +142,47 @@ async def scenario(port: int, texts: list[str], clients: int, size: int, n_reque
             "error_kinds": dict(kinds), "_bodies": {i: bodies[i] for i in responses}, "_responses": responses}
 
 
+async def raw_scenario(port: int, texts: list[str], clients: int, size: int, n_requests: int) -> dict[str, Any]:
+    bodies = make_bodies(texts, size, n_requests)
+    latencies: list[float] = []
+    errors = 0
+    kinds: Counter[str] = Counter()
+    responses: dict[int, list[list[float]]] = {}
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(n_requests):
+        queue.put_nowait(i)
+    conns = [RawClient(port) for _ in range(clients)]
+
+    async def worker(conn: RawClient) -> None:
+        nonlocal errors
+        while not queue.empty():
+            i = queue.get_nowait()
+            start = time.perf_counter()
+            try:
+                status, data = await conn.post("/v1/embeddings", bodies[i])
+            except (OSError, asyncio.IncompleteReadError, ValueError) as e:
+                status, data = 0, str(e).encode()
+                conn.writer = None  # reconnect next time
+            latencies.append(time.perf_counter() - start)
+            if status != 200:
+                errors += 1
+                kinds[f"HTTP {status}: {data[:120]!r}"] += 1
+            elif i < 20:
+                responses[i] = [d["embedding"] for d in json.loads(data)["data"]]
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in conns))
+    wall = time.perf_counter() - start
+    for c in conns:
+        await c.close()
+    lat = sorted(latencies)
+    return {"clients": clients, "sentences_per_request": size, "requests": n_requests, "errors": errors,
+            "requests_per_s": round(n_requests / wall, 2), "sentences_per_s": round(n_requests * size / wall, 1),
+            "p50_ms": round(1000 * statistics.median(lat), 1),
+            "p99_ms": round(1000 * lat[int(0.99 * (len(lat) - 1))], 1),
+            "error_kinds": dict(kinds), "_bodies": {i: bodies[i] for i in responses}, "_responses": responses}
+
+
 def in_process_rate(model: Any, bodies: list[dict[str, Any]]) -> float:
     """Sentences/s of in-process encode of the same requests' sentences at the precision the server resolves
     (``auto``): each task's sentences in one call, batch 32 (what the server could at best do)."""
@@ -133,6 +208,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--requests", type=int, default=400, help="one-sentence requests per scenario (32-sentence: /10)")
     p.add_argument("--export", choices=["onnx", "openvino"], default=None)
+    p.add_argument("--client", choices=["raw", "httpx"], default="raw",
+                   help="load generator: raw keep-alive HTTP/1.1 (default, least CPU) or httpx.AsyncClient")
     args = p.parse_args()
 
     from mote.model.resolve import DEFAULT_BASE, resolve_model
@@ -155,7 +232,7 @@ def main() -> None:
         for size in (1, 32):
             n = args.requests if size == 1 else max(10, args.requests // 10)
             for clients in (1, 8, 50):
-                rows.append(asyncio.run(scenario(port, texts, clients, size, n)))
+                rows.append(asyncio.run(scenario(port, texts, clients, size, n, args.client)))
                 print(rows[-1]["clients"], size, rows[-1]["sentences_per_s"], rows[-1]["errors"], flush=True)
     finally:
         server.terminate()
@@ -176,14 +253,16 @@ def main() -> None:
         r["ratio_to_in_process"] = round(r["sentences_per_s"] / rates[r["sentences_per_request"]], 2)
         del r["_bodies"], r["_responses"]
     result = {"machine": describe(), "served": "export " + args.export if args.export else "PyTorch folder",
+              "client": args.client,
               "model": "all-MiniLM-L6-v2 up-cycled (5 tasks, every other block)",
               "rows": rows}
-    name = f"serve_load{'-' + args.export if args.export else ''}"
+    name = f"serve_load{'-' + args.export if args.export else ''}{'-httpx' if args.client == 'httpx' else ''}"
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [f"# mote serve under load ({result['served']})", "", machine_line(result["machine"]), "",
              f"{result['model']}. x in-process: sentences/s over in-process encode of the same requests' sentences "
-             "(each task's in one call, batch 32, the server's precision), measured in the same run.", "",
+             "(each task's in one call, batch 32, the server's precision), measured in the same run. Load "
+             f"generator: {GENERATORS[args.client]}, on the server's 2 cores.", "",
              "| clients | sentences/request | requests | errors | requests/s | sentences/s | p50 ms | p99 ms | "
              "x in-process | in-process/s | routing ok |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -94,6 +94,11 @@ def test_limits_api_key_and_the_other_endpoints(moe_dir: Path) -> None:
     assert no_key.status_code == 401 and fine.status_code == 200
     (bad_body_no_key,) = asyncio.run(_requests(app, [{"input": 5}]))  # the key is checked before the body
     assert bad_body_no_key.status_code == 401, bad_body_no_key.text
+    token_ids, nested = asyncio.run(_requests(app, [{"input": [101, 2023]}, {"input": [[101, 2023]]}], auth))
+    for r in (token_ids, nested):  # OpenAI accepts token ids; this server says it wants the texts
+        assert r.status_code == 422 and "token ids" in r.json()["error"]["message"], r.text
+    big, = asyncio.run(_requests(app, [{"input": ["word " * 8] * 3, "task": "query"}], auth))
+    assert big.json()["usage"]["prompt_tokens"] == 3 * (8 + 2)  # the inputs' tokens and [CLS] [SEP], not the prefix
 
     async def get(path: str) -> httpx.Response:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:  # type: ignore[arg-type]
@@ -102,7 +107,7 @@ def test_limits_api_key_and_the_other_endpoints(moe_dir: Path) -> None:
     assert asyncio.run(get("/health")).json()["status"] == "ok"
     assert asyncio.run(get("/v1/models")).json()["data"][0]["tasks"] == TASKS
     text = asyncio.run(get("/metrics")).text
-    assert 'mote_requests_total{status="413"} 3' in text and 'mote_requests_total{status="200"} 1' in text
+    assert 'mote_requests_total{status="413"} 3' in text and 'mote_requests_total{status="200"} 2' in text
 
 
 def test_an_exported_folder_is_served_like_the_model(moe_dir: Path, tmp_path: Path) -> None:

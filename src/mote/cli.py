@@ -630,6 +630,8 @@ def serve(
     max_inputs: Annotated[int, typer.Option(min=1, help="Most inputs in one request (413 beyond).")] = 2048,
     max_chars: Annotated[int, typer.Option(min=1, help="Most characters in one input (413 beyond).")] = 100_000,
     max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens in one request (413 beyond).")] = 300_000,
+    access_log: Annotated[bool, typer.Option(help="Log every request (GET /metrics counts them either way).")
+                          ] = False,
 ) -> None:
     """Serve an OpenAI-compatible POST /v1/embeddings with a "task" field, dynamic batching, /health, /v1/models
     and Prometheus /metrics. Ctrl-C stops accepting and finishes the requests in flight."""
@@ -638,7 +640,7 @@ def serve(
 
     try:
         do_serve(model, host=host, port=port, api_key=api_key, precision=precision, max_batch=max_batch,
-                 max_wait_ms=max_wait_ms, limits=Limits(max_inputs, max_chars, max_tokens))
+                 max_wait_ms=max_wait_ms, limits=Limits(max_inputs, max_chars, max_tokens), access_log=access_log)
     except USER_ERRORS as e:
         _fail(e)
 

@@ -35,6 +35,9 @@ from pydantic import BaseModel, ConfigDict
 # a dynamic batch is encoded in length-sorted forward passes of this many texts: requests of mixed lengths
 # (a sentence beside an abstract) would otherwise pad every short text to the longest of the batch
 SUB_BATCH = 16
+# requests of at most this many characters are token-counted on the event loop (a few tens of microseconds);
+# larger ones in a worker thread, so one long request never stalls the others
+INLINE_COUNT_CHARS = 20_000
 INPUT_TYPES = {"query": "query", "document": "document", "passage": "document"}
 
 
@@ -252,6 +255,22 @@ def _deliver(jobs: list[_Job], emb: np.ndarray) -> None:
         start += len(j.texts)
 
 
+class _KeyFirst:
+    """Pure ASGI middleware refusing /v1/ requests without the API key (Starlette's ``BaseHTTPMiddleware`` costs a
+    task group per request, a third of the server's time on one-sentence requests)."""
+
+    def __init__(self, app: Any, expected: bytes, refuse: Any) -> None:
+        self.app, self.expected, self.refuse = app, expected, refuse
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            given = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+            if given != self.expected:
+                await self.refuse()(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 @dataclass(frozen=True)
 class Limits:
     max_inputs: int = 2048
@@ -279,21 +298,19 @@ def create_app(backend: Backend, api_key: str | None = None, limits: Limits | No
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Any:
+        body = exc.body if isinstance(exc.body, dict) else {}
+        value = body.get("input")
+        if isinstance(value, list) and value and all(isinstance(x, int) or (isinstance(x, list) and x and all(
+                isinstance(y, int) for y in x)) for x in value):
+            return error(422, '"input" holds token ids: this server takes texts (it tokenises them with the model\'s '
+                         "own tokenizer); send the strings.", "input")
         details = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
         return error(422, f"Invalid request body: {details}.")
 
-    def unauthorised() -> Any:
-        return error(401, "Missing or wrong API key: send 'Authorization: Bearer KEY'.", kind="authentication_error")
-
-    def authorised(request: Request) -> bool:
-        return api_key is None or request.headers.get("authorization") == f"Bearer {api_key}"
-
-    @app.middleware("http")
-    async def _key_first(request: Request, call_next: Any) -> Any:
-        # before FastAPI parses the body: a request without the key gets a 401, never a 422 describing the schema
-        if request.url.path.startswith("/v1/") and not authorised(request):
-            return unauthorised()
-        return await call_next(request)
+    if api_key is not None:  # checked before FastAPI parses the body: no key is a 401, never a 422 on the schema
+        app.add_middleware(_KeyFirst, expected=f"Bearer {api_key}".encode(),
+                           refuse=lambda: error(401, "Missing or wrong API key: send 'Authorization: Bearer KEY'.",
+                                                kind="authentication_error"))
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -341,7 +358,10 @@ def create_app(backend: Backend, api_key: str | None = None, limits: Limits | No
             return error(400, f"dimensions={body.dimensions}: this model gives {backend.dimension}-dimensional "
                          "embeddings and was not trained for truncated ones (no Matryoshka dimensions declared); "
                          f"send {backend.dimension} or leave \"dimensions\" out.", "dimensions")
-        tokens = await asyncio.get_running_loop().run_in_executor(count_pool, backend.count_tokens, texts)
+        if sum(len(t) for t in texts) <= INLINE_COUNT_CHARS:  # small: counting costs less than a thread hop
+            tokens = backend.count_tokens(texts)
+        else:  # large: off the event loop
+            tokens = await asyncio.get_running_loop().run_in_executor(count_pool, backend.count_tokens, texts)
         if tokens > limits.max_tokens:
             return error(413, f"The request holds {tokens} tokens; the limit is {limits.max_tokens}. Split it.",
                          "input")
@@ -352,7 +372,7 @@ def create_app(backend: Backend, api_key: str | None = None, limits: Limits | No
         data = []
         for i, row in enumerate(emb):
             vec: Any = (base64.b64encode(np.asarray(row, dtype="<f4").tobytes()).decode("ascii")
-                        if body.encoding_format == "base64" else [float(x) for x in row])
+                        if body.encoding_format == "base64" else row.tolist())
             data.append({"object": "embedding", "index": i, "embedding": vec})
         with metrics.lock:
             metrics.requests["200"] += 1
@@ -376,11 +396,13 @@ def _version() -> str:
 
 def serve(model: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
           precision: str = "auto", max_batch: int = 64, max_wait_ms: float = 5.0, limits: Limits | None = None,
-          graceful_seconds: int = 30) -> None:
+          graceful_seconds: int = 30, access_log: bool = False) -> None:
     """Run the server until interrupted; on SIGINT/SIGTERM it stops accepting and finishes requests in flight
-    (up to ``graceful_seconds``)."""
+    (up to ``graceful_seconds``). uvicorn picks uvloop and httptools when installed (``pip install
+    'mote-embeddings[deploy]'`` brings them); ``access_log`` logs every request (GET /metrics counts them)."""
     import uvicorn
 
     app = create_app(Backend(model, precision=precision), api_key=api_key, limits=limits, max_batch=max_batch,
                      max_wait_ms=max_wait_ms)
-    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=graceful_seconds, log_level="info")
+    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=graceful_seconds, log_level="info",
+                access_log=access_log)
