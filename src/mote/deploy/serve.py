@@ -400,6 +400,10 @@ def serve(model: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 80
     """Run the server until interrupted; on SIGINT/SIGTERM it stops accepting and finishes requests in flight
     (up to ``graceful_seconds``). uvicorn picks uvloop and httptools when installed (``pip install
     'mote-embeddings[deploy]'`` brings them); ``access_log`` logs every request (GET /metrics counts them)."""
+    # OpenMP threads that spin after each op take the cores the event loop needs to parse requests and write
+    # responses between forward passes (measured: +10 % requests/s on one-sentence requests); set before the
+    # first import of torch, and only if the user has not chosen
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import uvicorn
 
     app = create_app(Backend(model, precision=precision), api_key=api_key, limits=limits, max_batch=max_batch,
