@@ -110,11 +110,14 @@ def spaces(
         raise ValueError("spaces needs at least one model.")
     sample = read_texts(texts, n_texts, seed)
     result: dict[str, Any] = {"texts": str(texts), "n_texts": len(sample), "seed": seed, "models": {}}
+    order: list[str] = []  # the first model's routes: every figure lists shared routes in one order
     for label, path in labelled.items():
         st = load(str(path))
         st.train(False)
         own = routes_of(st)
-        chosen = list(tasks) if tasks else own
+        order = order or own
+        chosen = list(tasks) if tasks else sorted(own, key=lambda r: (order.index(r) if r in order else len(order),
+                                                                      own.index(r)))
         for t in chosen:
             if t not in own:
                 raise unknown_name(f"task of {label!r}", t, own, "Its routes are its tasks (MoTE) or its saved "
@@ -149,6 +152,6 @@ def _plot(result: dict[str, Any], path: Path) -> None:
         ax.set_title(f"{label}\nmean CKA between routes: {mean:.3f}" if mean is not None else label, fontsize=10)
     if im is not None:
         fig.colorbar(im, ax=axes[0].tolist(), fraction=0.03, label="linear CKA (1 = same space up to rotation/scale)")
-    fig.suptitle(f"Task routes' embedding spaces on {result['n_texts']} shared texts")
+    fig.suptitle(f"Task routes' embedding spaces on {result['n_texts']} shared texts", y=1.06)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
