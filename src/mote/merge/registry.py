@@ -10,7 +10,8 @@ Two kinds, one registry (``get_method``, ``available_methods``) and one ``valida
 
 Each method declares ``needs_base``, ``stats`` and ``needs_probe``; the engines (:mod:`mote.merge.run` for
 fine-tunes, :mod:`mote.merge.experts` for a MoTE model's experts) provide what it declares. Adding a method
-touches one file (plus its test): the registration lives beside the function.
+is one file (plus its test): the registration lives beside the function; a built-in one is also named in
+``BUILTIN_MODULES`` (a user's method registers by importing its module).
 
 A method is ``fn(tensors: list[Tensor], base: Tensor | None, **scalars) -> Tensor``: the same tensor from N
 models (and the base), merged into one. Its configurable parameters are read from the signature (every
