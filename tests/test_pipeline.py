@@ -177,3 +177,15 @@ def test_folders_of_the_older_layout_are_renamed_and_their_paths_rewritten(tmp_p
     # the history keeps both settings, so a run interrupted now still finds other old folders next time
     assert [h.get("tasks") for h in json.loads((tmp_path / "out" / "eval_history.json").read_text())] == [
         old_eval.get("tasks"), ["MRPC"]]
+
+
+def test_a_matrix_of_sources_only_reports_without_failing(tmp_path: Path) -> None:
+    """variants: [separate] builds the separate models only (nothing is scored): the report says so instead of
+    failing on an empty plot (it did: 'min() arg is an empty sequence', after the models were built)."""
+    from mote.pipeline.report import write_report
+
+    cfg = _config(tmp_path, variants=["separate"], analyses=[])
+    result = {"variant": "separate", "seed": 42, "models": {"query": "q", "similarity": "s"}, "examples_seen": 64}
+    text = write_report(cfg, [result], tmp_path / "out").read_text()
+    assert "No variant was evaluated" in text
+    assert not (tmp_path / "out" / "report.png").exists()

@@ -296,8 +296,12 @@ def write_report(
     md += "\n" + "\n".join(setup_lines(config, results))
     md += "\n## Per task\n\n" + task_table(rows) + "\n"
     md += learned_table(results)
-    plot(rows, out / "report.png")
-    md += "\n![overall average per variant](report.png)\n"
+    if rows:
+        plot(rows, out / "report.png")
+        md += "\n![overall average per variant](report.png)\n"
+    else:  # only sources were built (e.g. variants: [separate])
+        md += ("\nNo variant was evaluated: the jobs run build models that other variants use (e.g. `separate` for "
+               "the `separate-*` merges). Add an evaluated variant to score them.\n")
     md += analysis_markdown(list(analyses))
     atomic_write_text(out / "REPORT.md", md)
     extra = {"domains": domains, "split_means": split_means(rows, domains), "means": means, "rivals": rivals,
