@@ -95,10 +95,23 @@ class RawClient:
             await self.writer.wait_closed()
 
 
+class HttpxClient:
+    """The same ``post`` through ``httpx.AsyncClient`` (``--client httpx``)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
+        r = await self.client.post(path, json=body)
+        return r.status_code, r.content
+
+    async def close(self) -> None:
+        return None
+
+
 async def scenario(port: int, texts: list[str], clients: int, size: int, n_requests: int,
                    client_kind: str = "raw") -> dict[str, Any]:
-    if client_kind == "raw":
-        return await raw_scenario(port, texts, clients, size, n_requests)
+    """``clients`` concurrent workers send ``n_requests`` requests of ``size`` sentences, tasks round-robin."""
     import httpx
 
     bodies = make_bodies(texts, size, n_requests)
@@ -110,59 +123,21 @@ async def scenario(port: int, texts: list[str], clients: int, size: int, n_reque
     for i in range(n_requests):
         queue.put_nowait(i)
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    shared = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120, limits=limits)
+    conns: list[Any] = ([RawClient(port) for _ in range(clients)] if client_kind == "raw"
+                        else [HttpxClient(shared)] * clients)
 
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120, limits=limits) as client:
-        async def worker() -> None:
-            nonlocal errors
-            while not queue.empty():
-                i = queue.get_nowait()
-                start = time.perf_counter()
-                try:
-                    r = await client.post("/v1/embeddings", json=bodies[i])
-                    ok = r.status_code == 200
-                    if not ok:
-                        kinds[f"HTTP {r.status_code}: {r.text[:120]}"] += 1
-                except httpx.HTTPError as e:
-                    ok = False
-                    kinds[type(e).__name__] += 1
-                latencies.append(time.perf_counter() - start)
-                if not ok:
-                    errors += 1
-                elif i < 20:
-                    responses[i] = [d["embedding"] for d in r.json()["data"]]
-
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
-        wall = time.perf_counter() - start
-    lat = sorted(latencies)
-    return {"clients": clients, "sentences_per_request": size, "requests": n_requests, "errors": errors,
-            "requests_per_s": round(n_requests / wall, 2), "sentences_per_s": round(n_requests * size / wall, 1),
-            "p50_ms": round(1000 * statistics.median(lat), 1),
-            "p99_ms": round(1000 * lat[int(0.99 * (len(lat) - 1))], 1),
-            "error_kinds": dict(kinds), "_bodies": {i: bodies[i] for i in responses}, "_responses": responses}
-
-
-async def raw_scenario(port: int, texts: list[str], clients: int, size: int, n_requests: int) -> dict[str, Any]:
-    bodies = make_bodies(texts, size, n_requests)
-    latencies: list[float] = []
-    errors = 0
-    kinds: Counter[str] = Counter()
-    responses: dict[int, list[list[float]]] = {}
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(n_requests):
-        queue.put_nowait(i)
-    conns = [RawClient(port) for _ in range(clients)]
-
-    async def worker(conn: RawClient) -> None:
+    async def worker(conn: Any) -> None:
         nonlocal errors
         while not queue.empty():
             i = queue.get_nowait()
             start = time.perf_counter()
             try:
                 status, data = await conn.post("/v1/embeddings", bodies[i])
-            except (OSError, asyncio.IncompleteReadError, ValueError) as e:
-                status, data = 0, str(e).encode()
-                conn.writer = None  # reconnect next time
+            except (OSError, asyncio.IncompleteReadError, ValueError, httpx.HTTPError) as e:
+                status, data = 0, f"{type(e).__name__}: {e}".encode()
+                if isinstance(conn, RawClient):
+                    conn.writer = None  # reconnect next time
             latencies.append(time.perf_counter() - start)
             if status != 200:
                 errors += 1
@@ -175,6 +150,7 @@ async def raw_scenario(port: int, texts: list[str], clients: int, size: int, n_r
     wall = time.perf_counter() - start
     for c in conns:
         await c.close()
+    await shared.aclose()
     lat = sorted(latencies)
     return {"clients": clients, "sentences_per_request": size, "requests": n_requests, "errors": errors,
             "requests_per_s": round(n_requests / wall, 2), "sentences_per_s": round(n_requests * size / wall, 1),
