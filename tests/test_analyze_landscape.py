@@ -82,7 +82,8 @@ def test_origin_is_the_base_and_corners_are_the_models(tiny_st_dir: Path, tmp_pa
     assert m["own_losses"]["query"] == pytest.approx(_own_loss(mix, probe, "query"), rel=1e-4)
     sp = result["marks"]["self positioning"]
     assert sp["a"] > 0 and sp["b"] > 0 and len(sp["weights"]) == 2
-    assert result["marks"]["average"]["a"] == 0.5
+    assert result["marks"]["average"]["a"] == 0.5 and result["marks"]["average"]["outside_grid"] is False
+    assert result["marks"]["self positioning"]["outside_grid"] == (max(sp["a"], sp["b"]) > 1.0)
     assert json.loads((tmp_path / "out" / "landscape.json").read_text())["tasks"] == ["query", "similarity"]
     assert (tmp_path / "out" / "landscape.png").stat().st_size > 5000
 

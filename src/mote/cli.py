@@ -804,6 +804,7 @@ def analyze_landscape(
     typer.echo(f"cosine(tau_{la}, tau_{lb}) = {result['cosine_a_b']:+.3f}")
     for name, m in result["marks"].items():
         off = f", {m['off_plane_fraction']:.0%} of it off the plane" if m.get("projected") else ""
+        off += " (outside the grid: widen --low/--high)" if m.get("outside_grid") else ""
         typer.echo(f"{name:>30}: a={m['a']:+.3f} b={m['b']:+.3f} total {m['total']:.3f}{off}")
     typer.echo(f"-> {out / 'landscape.json'}, {out / 'landscape.png'}")
 

@@ -84,21 +84,11 @@ def landscape(
     def losses(p: Mapping[str, Any] | None) -> dict[str, float]:
         return {t: sum(float(batch_loss(st, bt, p)) for bt in chosen) / len(chosen) for t, chosen in per_task.items()}
 
-    grid = {t: [[0.0] * points for _ in axis] for t in per_task}
-    from tqdm.auto import tqdm
-
-    with tqdm(total=points * points, desc="landscape grid", unit="point") as bar:
-        for i, b in enumerate(axis):  # rows: b (tau_B), columns: a (tau_A)
-            for j, a in enumerate(axis):
-                for t, v in losses(params(a, b)).items():
-                    grid[t][i][j] = v
-                bar.update(1)
     origin = losses(None)
 
     def total(values: Mapping[str, float]) -> float:
         return sum(values[t] / max(origin[t], 1e-12) for t in values) / len(values)
 
-    total_grid = [[total({t: grid[t][i][j] for t in grid}) for j in range(points)] for i in range(points)]
     points_marked: dict[str, dict[str, Any]] = {}
 
     def mark(name: str, a: float, b: float, **extra: Any) -> None:
@@ -128,6 +118,18 @@ def landscape(
         own = losses({prefix + n: theta0[n] + delta[n] for n in theta0})
         mark(name, a_m, b_m, projected=True, off_plane_fraction=(off_plane / norm2) ** 0.5 if norm2 > 0 else 0.0,
              own_losses=own, own_total=total(own))
+    for m in points_marked.values():  # e.g. Self Positioning's point beyond the grid: said (widen --low/--high)
+        m["outside_grid"] = not (low <= m["a"] <= high and low <= m["b"] <= high)
+    grid = {t: [[0.0] * points for _ in axis] for t in per_task}
+    from tqdm.auto import tqdm
+
+    with tqdm(total=points * points, desc="landscape grid", unit="point") as bar:
+        for i, b in enumerate(axis):  # rows: b (tau_B), columns: a (tau_A)
+            for j, a in enumerate(axis):
+                for t, v in losses(params(a, b)).items():
+                    grid[t][i][j] = v
+                bar.update(1)
+    total_grid = [[total({t: grid[t][i][j] for t in grid}) for j in range(points)] for i in range(points)]
     result = {"base": str(base), "a": {"label": labels[0], "path": str(model_a[1])},
               "b": {"label": labels[1], "path": str(model_b[1])}, "probe": str(probe), "axis": axis,
               "tasks": list(per_task), "examples_per_task": {t: sum(len(b) for b in c) for t, c in per_task.items()},
@@ -168,7 +170,8 @@ def _plot(result: dict[str, Any], path: Path) -> None:
                 style = "wo"
             ax.plot(m["a"], m["b"], style, markersize=9 if name == "self positioning" else 6,
                     markeredgecolor="black")
-            ax.annotate(name, (m["a"], m["b"]), textcoords="offset points", xytext=(5, 4), fontsize=7, color="white")
+            ax.annotate(name, (m["a"], m["b"]), textcoords="offset points", xytext=(5, 4), fontsize=7,
+                        bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.7, "linewidth": 0})
         ax.set_xlabel(f"a (coefficient of tau {result['a']['label']})")
         ax.set_ylabel(f"b (coefficient of tau {result['b']['label']})")
         ax.set_title(title, fontsize=10)
