@@ -137,7 +137,8 @@ def _plot(result: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     models = result["models"]
-    fig, axes = plt.subplots(1, len(models), figsize=(4.8 * len(models) + 0.8, 4.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(models), figsize=(5.6 * len(models) + 1.0, 4.8), squeeze=False,
+                             layout="constrained")
     im = None
     for ax, (label, m) in zip(axes[0], models.items(), strict=True):
         routes, cka = m["routes"], np.array(m["cka"])
@@ -152,6 +153,6 @@ def _plot(result: dict[str, Any], path: Path) -> None:
         ax.set_title(f"{label}\nmean CKA between routes: {mean:.3f}" if mean is not None else label, fontsize=10)
     if im is not None:
         fig.colorbar(im, ax=axes[0].tolist(), fraction=0.03, label="linear CKA (1 = same space up to rotation/scale)")
-    fig.suptitle(f"Task routes' embedding spaces on {result['n_texts']} shared texts", y=1.06)
+    fig.suptitle(f"Task routes' embedding spaces on {result['n_texts']} shared texts")
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)

@@ -120,7 +120,7 @@ def _plot(result: dict[str, Any], path: Path) -> None:
 
     labels = result["labels"]
     cos = np.array(result["cosines"]["all"])
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    fig, axes = plt.subplots(1, 3, figsize=(18, 4.8))
     im = axes[0].imshow(cos, vmin=-1, vmax=1, cmap="coolwarm")
     axes[0].set_xticks(range(len(labels)), labels, rotation=30, ha="right")
     axes[0].set_yticks(range(len(labels)), labels)
@@ -137,7 +137,7 @@ def _plot(result: dict[str, Any], path: Path) -> None:
     axes[1].set_xticks(np.arange(len(order)) + 0.4 - width / 2, order, rotation=30, ha="right")
     axes[1].set_ylabel("L2 norm of the task vector")
     axes[1].set_title("norm per parameter group")
-    axes[1].legend(fontsize=7)
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     models = result["models"].values()
     known = [(m["task"], m["examples_seen"], m["norm"]) for m in models if m["examples_seen"]]
     ax = axes[2]
@@ -151,8 +151,14 @@ def _plot(result: dict[str, Any], path: Path) -> None:
         ax.plot(line, fit["coefficient"] * line ** fit["exponent"], color="grey", linestyle="--",
                 label=f"all: norm ~ examples^{fit['exponent']:.2f} (R2 {fit['r2']:.2f})")
     if any(k[2] > 0 for k in known):
+        from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):  # plain numbers at a few ticks; no crowded minor labels
+            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            axis.set_major_formatter(ScalarFormatter())
+            axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("examples seen in fine-tuning")
     ax.set_ylabel("task vector L2 norm")
     ax.set_title("norm vs data" if known else "norm vs data (no examples-seen recorded)")
