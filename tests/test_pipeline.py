@@ -65,7 +65,7 @@ def test_pipeline_end_to_end_and_cached_rerun(tiny_st_dir: Path, shared_data: Pa
     recipe.write_text(f"data_root: {shared_data}\ndatasets: {{banking77: {{max_examples: 64}}, trec: {{max_examples: 64}}}}\n")
     cfg = PipelineConfig.model_validate({
         "base": str(tiny_st_dir), "recipe": str(recipe), "output_dir": str(tmp_path / "out"),
-        "variants": ["base", "mote", "mote-ea"], "baseline": "base",
+        "variants": ["base", "mote", "mote-ea"], "baseline": "base", "analysis": {"peak_memory": False},
         "budget": {"max_steps": 2, "batch_size": 8, "max_seq_length": 32, "precision": "fp32"},
         "eval": {"suite": "extended", "tasks": ["TRECQuestionType"], "data_root": str(shared_data), "precision": "fp32"},
     })
@@ -117,6 +117,7 @@ def test_pipeline_merge_variants(tiny_st_dir: Path, shared_data: Path, tmp_path:
     cfg = PipelineConfig.model_validate({
         "base": str(tiny_st_dir), "recipe": str(recipe), "output_dir": str(tmp_path / "out"),
         "variants": ["joint-instr", "separate-ties", "separate-sp", "mote-sp"], "baseline": "joint-instr",
+        "analysis": {"peak_memory": False, "grid_points": 3, "sp_steps": 2, "texts": 8},
         "budget": {"max_steps": 4, "batch_size": 8, "max_seq_length": 32, "precision": "fp32"},
         "merge": {"probe_size": 16, "parameters": {"self_positioning": {"steps": 3, "batch_size": 4}}},
         "eval": {"suite": "extended", "tasks": ["TRECQuestionType"], "data_root": str(shared_data), "precision": "fp32"},
@@ -140,8 +141,12 @@ def test_pipeline_merge_variants(tiny_st_dir: Path, shared_data: Path, tmp_path:
     assert "## Learned merge coefficients" in text and "| separate-sp | 42 |" in text and "Machine:" in text
     # the report embeds the analyses that apply to these variants, each a figure and a line
     analyses = {a["name"]: a for a in data["analyses"]}
-    assert set(analyses) == {"conflict-joint-instr", "conflict-mote", "spaces", "task-vectors",
+    assert set(analyses) == {"memory", "conflict-joint-instr", "conflict-mote", "spaces", "task-vectors",
                              "landscape-classification-clustering"}
+    assert "stored parameters up to x" in analyses["memory"]["summary"]
+    land = json.loads((tmp_path / "out" / "analysis" / "landscape-classification-clustering" /
+                       "landscape.json").read_text())
+    assert len(land["axis"]) == 3  # analysis.grid_points
     for a in analyses.values():
         assert (tmp_path / "out" / a["png"]).is_file() and f"![{a['name']}]({a['png']})" in text
     assert "mean CKA between routes" in analyses["spaces"]["summary"]

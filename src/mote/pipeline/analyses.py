@@ -1,6 +1,7 @@
 """The analyses a pipeline report embeds (:mod:`mote.analyze`), on the pipeline's own models and probe.
 
-Which apply follows from the finished jobs (first seed): ``conflict`` on the base and on the joint and MoTE
+Which apply follows from the finished jobs (first seed): ``memory`` when a MoTE variant ran (what experts cost
+for this base, per pattern and number of tasks), ``conflict`` on the base and on the joint and MoTE
 models (gradient cosines of the shared parameters), ``spaces`` on the MoTE models beside the instruction-only
 dense model, ``task-vectors`` and ``landscape`` on the separate models. Each writes into
 ``<output_dir>/analysis/<kind>/`` and is cached: it runs again only when its inputs (models, probe, settings)
@@ -17,7 +18,7 @@ from typing import Any
 
 from mote.model.io import atomic_write_text
 
-KINDS = ("conflict", "spaces", "task-vectors", "landscape")
+KINDS = ("memory", "conflict", "spaces", "task-vectors", "landscape")
 INPUTS = "inputs.json"
 CONFLICT_MODELS = ("base", "joint-noinstr", "joint-instr", "mote", "mote-noinstr")
 SPACES_MODELS = ("mote", "mote-noinstr", "joint-instr")
@@ -48,6 +49,8 @@ def planned(kinds: list[str], results: Mapping[tuple[str, int], dict[str, Any]],
     """(kind, folder name, arguments) of every analysis that applies to these results."""
     models = _models(results, seed)
     out: list[tuple[str, str, dict[str, Any]]] = []
+    if "memory" in kinds and any(name.startswith("mote") for name, _ in results):
+        out.append(("memory", "memory", {}))
     if "conflict" in kinds:
         for name in CONFLICT_MODELS:
             if name in models:
@@ -73,6 +76,7 @@ def run_analyses(config: Any, results: Mapping[tuple[str, int], dict[str, Any]],
     """Run (or reuse) the analyses that apply; return one entry per analysis for the report."""
     from mote.analyze.conflict import conflict
     from mote.analyze.landscape import landscape
+    from mote.analyze.memory import memory
     from mote.analyze.spaces import spaces
     from mote.analyze.task_vectors import task_vectors
 
@@ -84,21 +88,26 @@ def run_analyses(config: Any, results: Mapping[tuple[str, int], dict[str, Any]],
     for kind, name, args in planned(kinds, results, seed):
         folder = out / "analysis" / name
         stem = kind.replace("-", "_")
+        sizes = config.analysis
         inputs = {"kind": kind, "args": json.loads(json.dumps(args, default=str)), "probe": _digest(probe),
-                  "base": config.base, "seed": seed}
+                  "base": config.base, "seed": seed, "settings": sizes.model_dump()}
         if _cached(folder, inputs, f"{stem}.json"):
             result = json.loads((folder / f"{stem}.json").read_text(encoding="utf-8"))
         else:
             say(f"analysis {name} (seed {seed})")
             try:
-                if kind == "conflict":
-                    result = conflict(args["model"], probe, folder, label=f"{args['label']} (seed {seed})")
+                if kind == "memory":
+                    result = memory(config.base, folder, measure_peak=sizes.peak_memory)
+                elif kind == "conflict":
+                    result = conflict(args["model"], probe, folder, batches=sizes.conflict_batches,
+                                      label=f"{args['label']} (seed {seed})")
                 elif kind == "spaces":
-                    result = spaces(args["models"], probe, folder, n_texts=256)
+                    result = spaces(args["models"], probe, folder, n_texts=sizes.texts)
                 elif kind == "task-vectors":
                     result = task_vectors(config.base, args["models"], folder)
                 else:
-                    result = landscape(config.base, args["a"], args["b"], probe, folder, points=7, batches=1)
+                    result = landscape(config.base, args["a"], args["b"], probe, folder, points=sizes.grid_points,
+                                       batches=sizes.landscape_batches, self_positioning_steps=sizes.sp_steps)
             except ValueError as e:  # e.g. a probe of one task has no pair to compare: the report says so
                 say(f"analysis {name} skipped: {e}")
                 entries.append({"kind": kind, "name": name, "png": None, "summary": f"not run: {e}"})
@@ -111,6 +120,11 @@ def run_analyses(config: Any, results: Mapping[tuple[str, int], dict[str, Any]],
 
 def summary(kind: str, result: dict[str, Any]) -> str:
     """One line saying what the analysis found."""
+    if kind == "memory":
+        widest = max(result["rows"], key=lambda r: (r["tasks"], r["params_x_dense"]))
+        return (f"stored parameters up to x{widest['params_x_dense']:.2f} the dense model ({widest['pattern']}, "
+                f"{widest['tasks']} tasks); active parameters per input x"
+                f"{max(r['active_params_x_dense'] for r in result['rows']):.2f}")
     if kind == "conflict":
         names = result["tasks"]
         m = result["cosines"]["all shared"]

@@ -55,6 +55,17 @@ class MergeSection(StrictModel):
     )
 
 
+class AnalysisSection(StrictModel):
+    """Sizes of the analyses a report embeds (mote.analyze; defaults sized for 2 CPU cores and MiniLM)."""
+
+    texts: int = Field(256, ge=2, description="spaces: probe texts every route embeds.")
+    conflict_batches: int = Field(4, ge=1, description="conflict: probe batches per task.")
+    grid_points: int = Field(7, ge=2, description="landscape: grid points per axis (from -0.5 to 1.5).")
+    landscape_batches: int = Field(1, ge=1, description="landscape: probe batches per task at each grid point.")
+    sp_steps: int = Field(100, ge=0, description="landscape: Self Positioning steps for its point (0: none).")
+    peak_memory: bool = Field(True, description="memory: measure peak encode memory (a process per model).")
+
+
 class PipelineConfig(StrictModel):
     name: str = "pipeline"
     base: str = "sentence-transformers/all-MiniLM-L6-v2"
@@ -89,9 +100,10 @@ class PipelineConfig(StrictModel):
         None, description="joint-ratio: target share per task or dataset (default: an equal share per task)."
     )
     merge: MergeSection = Field(default_factory=MergeSection)  # type: ignore[arg-type]
-    analyses: Literal["auto"] | list[Literal["conflict", "spaces", "task-vectors", "landscape"]] = Field(
+    analyses: Literal["auto"] | list[Literal["memory", "conflict", "spaces", "task-vectors", "landscape"]] = Field(
         "auto", description="Analyses the report embeds (mote.analyze, on the first seed's models): auto = every "
         "one that applies to the variants run; [] = none.")
+    analysis: AnalysisSection = Field(default_factory=AnalysisSection)  # type: ignore[arg-type]
     eval: EvalSection = Field(default_factory=EvalSection)  # type: ignore[arg-type]
 
     @model_validator(mode="after")
