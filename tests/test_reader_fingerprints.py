@@ -131,7 +131,7 @@ def test_every_training_source_yields_the_records_it_yielded_before(shared_data:
         if name == "generic":  # the user's own files: tested in test_data_sources
             continue
         for options in source.eval_variants or ({},):
-            for split in (*source.splits, *source.eval_splits):
+            for split in (*source.splits, *source.held_out()):
                 key = f"{name}:{split}:{json.dumps(options, sort_keys=True)}"
                 try:
                     got[key] = _digest(source.read(shared_data / source.path, split, **options))

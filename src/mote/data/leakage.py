@@ -1,7 +1,8 @@
 """Leakage rules (data README): never train on text that an evaluation reads.
 
 The evaluation pool holds the normalised texts of every split an evaluation reads (each source's
-``eval_splits``; whole sources whose recipe flag says they are evaluated, e.g. SciFact's train qrels or all
+:meth:`~mote.data.sources.base.Source.held_out`: the splits the evaluation tasks score, and its reserved ones;
+whole sources whose recipe flag says they are evaluated, e.g. SciFact's train qrels or all
 of SICK for SICK-R) and every text each evaluation task scores, read through the task's own declaration
 (:meth:`mote.data.evaluations.tasks.TaskDef.scored_texts`; ``tests/test_leakage_pool.py`` checks every task
 of every suite). A training row with a text in the pool is dropped and counted per evaluation; this
@@ -27,12 +28,13 @@ from mote.data.sources import SOURCES, Source
 log = logging.getLogger(__name__)
 
 
-def evaluation_splits(source: Source, flags: Mapping[str, bool]) -> dict[str, str]:
-    """Split -> evaluation name for every split of ``source`` that an evaluation reads under ``flags``."""
-    splits = dict(source.eval_splits)
+def evaluation_splits(source: Source, flags: Mapping[str, bool]) -> dict[str, tuple[str, ...]]:
+    """Split -> the evaluations reading it, for every split of ``source`` that an evaluation reads under
+    ``flags``."""
+    splits = source.held_out()
     if source.excluded_by is not None and flags.get(source.excluded_by, True):
         for split in source.splits:
-            splits[split] = source.evaluation or source.name
+            splits[split] = (*splits.get(split, ()), source.evaluation or source.name)
     return splits
 
 
@@ -64,19 +66,20 @@ def build_eval_index(data_root: Path, flags: Mapping[str, bool]) -> EvalIndex:
 @lru_cache(maxsize=4)
 def _cached_index(root: str, flags: tuple[tuple[str, bool], ...]) -> EvalIndex:
     hits: dict[str, set[str]] = defaultdict(set)
-    checked, missing = set(), set()
+    checked: set[str] = set()
+    missing: set[str] = set()
     for source in SOURCES.values():
-        for split, evaluation in evaluation_splits(source, dict(flags)).items():
+        for split, evaluations in evaluation_splits(source, dict(flags)).items():
             for options in source.eval_variants:
                 try:
                     records = source.load(Path(root) / source.path, split, options)
                 except FileNotFoundError:
                     variant = ", ".join(f"{k}={v}" for k, v in options.items())
-                    missing.add(f"{evaluation} [{variant}]" if variant else evaluation)
+                    missing.update(f"{e} [{variant}]" if variant else e for e in evaluations)
                     continue
-                checked.add(evaluation)
+                checked.update(evaluations)
                 for text in record_texts(records):
-                    hits[normalise(text)].add(evaluation)
+                    hits[normalise(text)].update(evaluations)
     # what every evaluation task scores, read through its own declaration and reader (the training readers
     # above keep only what they train on: MRPC's non-paraphrases, a by-date post's subject line...)
     from mote.data.evaluations.tasks import TASKS

@@ -184,7 +184,7 @@ def build_recipe(recipe: Recipe, data_root: Path, name: str = "<recipe>") -> Rec
             continue
         report_only = plan.source.reuses if recipe.sts_overlap == "report" else ()
         out[ds_name], ds_report = build_dataset(plan, index, report_only)
-        ds_report.same_source = sorted(set(plan.source.eval_splits.values()))
+        ds_report.same_source = sorted({e for names in plan.source.held_out().values() for e in names})
         report.datasets.append(ds_report)
     return RecipeDatasets(out, report)
 

@@ -39,6 +39,13 @@ class TaskDef:
     description: str = ""
     reference: str | None = None
     attrs: Mapping[str, Any] = field(default_factory=dict)  # evaluator settings (class attributes)
+    held_split: str | None = None  # the training source's name for ``split`` where it differs (STS12: "sts12")
+
+    @property
+    def source_split(self) -> str:
+        """The split this task scores, named as the training sources of its folder name it: held out from
+        training by this declaration alone (:meth:`mote.data.sources.base.Source.held_out`)."""
+        return self.held_split or self.split
 
     @property
     def mteb_identical(self) -> bool:
@@ -75,10 +82,14 @@ _CLU = {"max_fraction_of_documents_to_embed": None, "max_document_to_embed": Non
 _MTEB_LITE: tuple[TaskDef, ...] = (
     TaskDef("STSBenchmark", "STS", "stsbenchmark", "test", sts.read_stsbenchmark, mteb_name="STSBenchmark"),
     TaskDef("SICK-R", "STS", "sick2014", "test", sts.read_sick, mteb_name="SICK-R"),
-    TaskDef("STS12", "STS", "sts12-16", "test", partial(sts.read_sts_year, year=2012), mteb_name="STS12"),
-    TaskDef("STS13", "STS", "sts12-16", "test", partial(sts.read_sts_year, year=2013), mteb_name="STS13"),
-    TaskDef("STS14", "STS", "sts12-16", "test", partial(sts.read_sts_year, year=2014), mteb_name="STS14"),
-    TaskDef("STS15", "STS", "sts12-16", "test", partial(sts.read_sts_year, year=2015), mteb_name="STS15"),
+    TaskDef("STS12", "STS", "sts12-16", "test", partial(sts.read_sts_year, year=2012), mteb_name="STS12",
+            held_split="sts12"),
+    TaskDef("STS13", "STS", "sts12-16", "test", partial(sts.read_sts_year, year=2013), mteb_name="STS13",
+            held_split="sts13"),
+    TaskDef("STS14", "STS", "sts12-16", "test", partial(sts.read_sts_year, year=2014), mteb_name="STS14",
+            held_split="sts14"),
+    TaskDef("STS15", "STS", "sts12-16", "test", partial(sts.read_sts_year, year=2015), mteb_name="STS15",
+            held_split="sts15"),
     TaskDef(
         "Banking77Classification",
         "Classification",
@@ -174,6 +185,7 @@ _EXTENDED_ONLY: tuple[TaskDef, ...] = (
         "stc2-short-text-clustering",
         "test",
         partial(pc.read_stc2, name="StackOverflow"),
+        held_split="all",  # built from the whole published set
         attrs=_CLU,
         description="20,000 StackOverflow question titles in 20 tags.",
         reference="https://github.com/jacoxu/STC2",
@@ -184,6 +196,7 @@ _EXTENDED_ONLY: tuple[TaskDef, ...] = (
         "stc2-short-text-clustering",
         "test",
         partial(pc.read_stc2, name="SearchSnippets"),
+        held_split="all",  # built from the whole published set
         attrs=_CLU,
         description="12,340 web search snippets in 8 domains.",
         reference="https://github.com/jacoxu/STC2",

@@ -18,11 +18,13 @@ Reader = Callable[..., Records]  # reader(location: Path, split: str, **options)
 class Source:
     """A training-data source read in place from its published format.
 
-    ``splits`` may be trained on; ``eval_splits`` maps each split an evaluation reads (test splits,
-    dev splits used for model selection) to that evaluation's name: those are never trained on and
-    their texts are deduplicated against. When the recipe flag ``excluded_by`` is true, the whole source
-    is an evaluation set (SciFact's train qrels, all of SICK for SICK-R, unsplit sets): it is not trained
-    on and every split joins the deduplication pool.
+    ``splits`` may be trained on. Which splits an evaluation reads is declared once, by the evaluation
+    tasks (:mod:`mote.data.evaluations.tasks`: a task names this source's folder and the split it scores);
+    ``reserved`` adds the held-out splits no shipped task scores (a dev split kept for model selection, a
+    published test mote does not score), each mapped to what reads it. :meth:`held_out` is their union:
+    those splits are never trained on and their texts are deduplicated against. When the recipe flag
+    ``excluded_by`` is true, the whole source is an evaluation set (SciFact's train qrels, all of SICK for
+    SICK-R, unsplit sets): it is not trained on and every split joins the deduplication pool.
     """
 
     name: str
@@ -32,12 +34,12 @@ class Source:
     description: str
     positive_task: str | None = None  # None: same as task
     splits: tuple[str, ...] = ("train",)
-    eval_splits: Mapping[str, str] = field(default_factory=dict)
+    reserved: Mapping[str, str] = field(default_factory=dict)  # held-out split -> what reads it (no shipped task)
     evaluation: str | None = None  # evaluation name used when excluded_by is set
     excluded_by: str | None = None
     hard_negatives: int = 0  # default number of hard negatives per row
     scored: bool = False
-    eval_variants: tuple[Mapping[str, Any], ...] = ({},)  # option sets whose eval splits all count
+    eval_variants: tuple[Mapping[str, Any], ...] = ({},)  # option sets whose held-out splits all count
     reuses: tuple[str, ...] = ()  # evaluations this source took pairs from (STS-B: STS12-16); see sts_overlap
 
     @property
@@ -54,11 +56,28 @@ class Source:
             if key not in allowed:
                 raise unknown_name(f"option of source {self.name!r}", key, allowed or ["(none)"])
 
+    def held_out(self) -> dict[str, tuple[str, ...]]:
+        """Split -> the evaluations that read it: every task scoring a split of this source's folder, and
+        ``reserved``."""
+        from mote.data.evaluations.tasks import TASKS  # the tasks read this layer's parsers: import late
+
+        out: dict[str, tuple[str, ...]] = {}
+        for task in TASKS.values():
+            if task.source != self.path:
+                continue
+            if self.excluded_by is not None and task.source_split in self.splits:
+                continue  # the whole source is an evaluation: the recipe flag decides (leakage.evaluation_splits)
+            out[task.source_split] = (*out.get(task.source_split, ()), task.name)
+        for split, reader in self.reserved.items():
+            out[split] = (*out.get(split, ()), reader)
+        return out
+
     def check_split(self, split: str) -> None:
         """Refuse a split that an evaluation reads, or that does not exist."""
-        if split in self.eval_splits:
+        held = self.held_out()
+        if split in held:
             raise ValueError(
-                f"Source {self.name!r}: split {split!r} is read by the evaluation {self.eval_splits[split]!r}; "
+                f"Source {self.name!r}: split {split!r} is read by the evaluation {', '.join(held[split])}; "
                 f"never train on it (data README, leakage rule 5). Trainable splits: {list(self.splits) or 'none'}."
             )
         if split not in self.splits:

@@ -141,7 +141,6 @@ SOURCES: tuple[Source, ...] = (
         "banking77",
         "classification",
         "Banking77 intents (77 labels).",
-        eval_splits={"test": "Banking77Classification"},
         hard_negatives=1,
     ),
     Source(
@@ -150,7 +149,7 @@ SOURCES: tuple[Source, ...] = (
         "emotion",
         "classification",
         "Emotion (6 labels).",
-        eval_splits={"val": "EmotionClassification (validation)", "test": "EmotionClassification"},
+        reserved={"val": "EmotionClassification (validation)"},
         hard_negatives=1,
     ),
     Source(
@@ -159,7 +158,7 @@ SOURCES: tuple[Source, ...] = (
         "tweeteval",
         "classification",
         "TweetEval emotion / hate / offensive (option subset); sentiment has no train split.",
-        eval_splits={"val": "TweetEval (val: model selection)", "test": "TweetEval"},
+        reserved={"val": "TweetEval (val: model selection)"},
         hard_negatives=1,
         eval_variants=tuple({"subset": s} for s in TWEETEVAL_SUBSETS),
     ),
@@ -169,7 +168,6 @@ SOURCES: tuple[Source, ...] = (
         "senteval-trec",
         "classification",
         "TREC question types (option labels: coarse|fine).",
-        eval_splits={"test": "TRECQuestionType"},
         hard_negatives=1,
     ),
     Source(
@@ -178,7 +176,7 @@ SOURCES: tuple[Source, ...] = (
         "senteval-sst",
         "classification",
         "SST sentiment (option variant: binary|fine).",
-        eval_splits={"dev": "SST (dev: model selection)", "test": "SST"},
+        reserved={"dev": "SST (dev: model selection)"},
         hard_negatives=1,
         eval_variants=tuple({"variant": v} for v in SST_VARIANTS),
     ),

@@ -113,7 +113,6 @@ SOURCES: tuple[Source, ...] = (
         "20newsgroups-bydate",
         "clustering",
         "20 Newsgroups subject lines (20 groups).",
-        eval_splits={"test": "TwentyNewsgroupsSubjects"},
         hard_negatives=1,
     ),
     Source(

@@ -208,7 +208,7 @@ SOURCES: tuple[Source, ...] = (
         "query",
         "PubMedQA-L questions -> contexts, the 500 test ids excluded.",
         positive_task="document",
-        eval_splits={"test": "PubMedQA"},
+        reserved={"test": "PubMedQA (published test; in no suite)"},
     ),
     Source(
         "trecqa",
@@ -217,7 +217,7 @@ SOURCES: tuple[Source, ...] = (
         "query",
         "TREC-QA question -> correct answer, incorrect answers as hard negatives.",
         positive_task="document",
-        eval_splits={"dev": "TrecQADev", "test": "TrecQA"},
+        reserved={"test": "TrecQA (published test; in no suite)"},
         hard_negatives=1,
     ),
     Source(
@@ -228,7 +228,6 @@ SOURCES: tuple[Source, ...] = (
         "WikiQA dev (evaluation only: never trained on).",
         positive_task="document",
         splits=(),
-        eval_splits={"dev": "WikiQADev"},
     ),
     Source(
         "20newsgroups-title-body",
@@ -237,7 +236,6 @@ SOURCES: tuple[Source, ...] = (
         "query",
         "20 Newsgroups subject line -> post body.",
         positive_task="document",
-        eval_splits={"test": "TwentyNewsgroupsSubjects"},
         eval_variants=(),  # the evaluation reads subject lines: the 20newsgroups source puts them in the pool
     ),
 )

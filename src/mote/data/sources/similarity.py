@@ -236,7 +236,7 @@ SOURCES: tuple[Source, ...] = (
         "stsbenchmark",
         "similarity",
         "STS Benchmark scored pairs (0-5 -> 0-1).",
-        eval_splits={"dev": "STSBenchmark (dev: model selection)", "test": "STSBenchmark"},
+        reserved={"dev": "STSBenchmark (dev: model selection)"},
         scored=True,
         reuses=STS_YEARS,
     ),
@@ -247,7 +247,6 @@ SOURCES: tuple[Source, ...] = (
         "similarity",
         "SICK relatedness scored pairs (1-5 -> 0-1).",
         splits=("train", "trial"),
-        eval_splits={"test": "SICK-R"},
         evaluation="SICK-R",
         excluded_by="evaluate_sick",
         scored=True,
@@ -258,7 +257,7 @@ SOURCES: tuple[Source, ...] = (
         "sts12-16",
         "similarity",
         "SemEval STS12 train scored pairs (0-5 -> 0-1).",
-        eval_splits={name.lower(): name for name in STS_YEARS},
+        reserved={"sts16": "STS16 (published test; in no suite)"},
         scored=True,
     ),
     Source(
@@ -285,7 +284,6 @@ SOURCES: tuple[Source, ...] = (
         "similarity",
         "Twitter-PIT 2015 paraphrase pairs (evaluation only: its one split is the TwitterPIT2015Dev task).",
         splits=(),
-        eval_splits={"dev": "TwitterPIT2015Dev"},
         hard_negatives=1,
     ),
     Source(
@@ -294,6 +292,6 @@ SOURCES: tuple[Source, ...] = (
         "mrpc",
         "similarity",
         "MRPC paraphrase pairs.",
-        eval_splits={"val": "MRPC (val: model selection)", "test": "MRPC"},
+        reserved={"val": "MRPC (val: model selection)"},
     ),
 )
