@@ -98,3 +98,26 @@ def test_bad_grids_and_a_mote_base_are_refused(tiny_st_dir: Path, tiny_moe_dir: 
         landscape(tiny_moe_dir, ("a", tiny_st_dir), ("b", tiny_st_dir), probe, tmp_path / "o")
     with pytest.raises(ValueError, match="different labels"):
         landscape(tiny_st_dir, ("a", tiny_st_dir), ("a", tiny_st_dir), probe, tmp_path / "o")
+
+
+def test_each_point_of_the_plane_is_scored_once(tiny_st_dir: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a 3 x 3 grid over [0, 1] the base, the two models and the average are grid points; only task
+    arithmetic's (0.4, 0.4) is not: 10 distinct points x 2 tasks x 1 batch = 20 probe passes (counted by hand)."""
+    from mote.analyze.landscape import landscape
+    from mote.merge import probe as probe_module
+
+    calls = []
+    real = probe_module.batch_loss
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(probe_module, "batch_loss", counted)
+    da, db = _directions(tiny_st_dir)
+    a = _model(tiny_st_dir, tmp_path / "a", da)
+    b = _model(tiny_st_dir, tmp_path / "b", db)
+    landscape(tiny_st_dir, ("query", a), ("similarity", b), _probe(tmp_path / "p.jsonl"), tmp_path / "out",
+              low=0.0, high=1.0, points=3, batch_size=8, batches=1, self_positioning_steps=0)
+    assert len(calls) == 20

@@ -11,14 +11,13 @@ directions (negative or near-zero cosines), measured on the user's model and dat
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mote.model.io import atomic_write_text
+from mote.analyze._output import pyplot, write_result
 
 _BLOCK = re.compile(r"\.(?:layer|layers|block|blocks|h)\.(\d+)\.")
 
@@ -102,10 +101,7 @@ def conflict(
               "examples_per_task": used, "routed": routed,
               "shared_parameters": sum(p.numel() for p in shared.values()), "cosines": matrices,
               "within_task_split_half": within, "cosines_half_sample": half_sample}
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / "conflict.json", json.dumps(result, indent=2) + "\n")
-    _plot(result, folder / "conflict.png")
+    write_result(out, "conflict", result, _plot)
     return result
 
 
@@ -115,10 +111,7 @@ def _cos(a: Any, b: Any) -> float:
 
 
 def _plot(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     names = result["tasks"]

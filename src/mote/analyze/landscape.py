@@ -12,13 +12,12 @@ distance from the plane is reported; its own loss is evaluated too).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mote.model.io import atomic_write_text
+from mote.analyze._output import pyplot, write_result
 
 
 def grid_axis(low: float, high: float, points: int) -> list[float]:
@@ -84,7 +83,16 @@ def landscape(
     def losses(p: Mapping[str, Any] | None) -> dict[str, float]:
         return {t: sum(float(batch_loss(st, bt, p)) for bt in chosen) / len(chosen) for t, chosen in per_task.items()}
 
-    origin = losses(None)
+    scored: dict[tuple[float, float], dict[str, float]] = {}
+
+    def losses_at(a: float, b: float) -> dict[str, float]:
+        """Each task's loss at theta_0 + a tau_A + b tau_B, scored once per point (marks often lie on the grid)."""
+        key = (round(a, 12), round(b, 12))
+        if key not in scored:
+            scored[key] = losses(None if key == (0.0, 0.0) else params(a, b))
+        return scored[key]
+
+    origin = losses_at(0.0, 0.0)
 
     def total(values: Mapping[str, float]) -> float:
         return sum(values[t] / max(origin[t], 1e-12) for t in values) / len(values)
@@ -92,7 +100,7 @@ def landscape(
     points_marked: dict[str, dict[str, Any]] = {}
 
     def mark(name: str, a: float, b: float, **extra: Any) -> None:
-        values = losses(params(a, b))
+        values = losses_at(a, b)
         points_marked[name] = {"a": a, "b": b, "losses": values, "total": total(values), **extra}
 
     mark("base", 0.0, 0.0)
@@ -126,7 +134,7 @@ def landscape(
     with tqdm(total=points * points, desc="landscape grid", unit="point") as bar:
         for i, b in enumerate(axis):  # rows: b (tau_B), columns: a (tau_A)
             for j, a in enumerate(axis):
-                for t, v in losses(params(a, b)).items():
+                for t, v in losses_at(a, b).items():
                     grid[t][i][j] = v
                 bar.update(1)
     total_grid = [[total({t: grid[t][i][j] for t in grid}) for j in range(points)] for i in range(points)]
@@ -136,10 +144,7 @@ def landscape(
               "cosine_a_b": float(gram[0, 1] / (gram[0, 0] * gram[1, 1]).sqrt()) if gram[0, 0] * gram[1, 1] > 0
               else 0.0, "norms": [float(gram[0, 0].sqrt()), float(gram[1, 1].sqrt())],
               "origin_losses": origin, "losses": grid, "total": total_grid, "marks": points_marked}
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / "landscape.json", json.dumps(result, indent=2) + "\n")
-    _plot(result, folder / "landscape.png")
+    write_result(out, "landscape", result, _plot)
     return result
 
 
@@ -148,10 +153,7 @@ def _dot(x: Mapping[str, Any], y: Mapping[str, Any]) -> float:
 
 
 def _plot(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     axis = np.array(result["axis"])

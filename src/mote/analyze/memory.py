@@ -10,7 +10,6 @@ tasks, by (tasks - 1) x (one FFN) x (up-cycled blocks).
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mote.model.io import atomic_write_text
+from mote.analyze._output import pyplot, write_result
 
 DEFAULT_PATTERNS = ("all", "every-other", "top-2")
 TASK_NAMES = ("query", "document", "similarity", "classification", "clustering")
@@ -91,17 +90,12 @@ def _measure(base: str, base_dir: str, dense: Any, d_info: Any, work: Path, out:
             rows.append(row)
     result = {"base": str(base), "dense": dense_row, "rows": rows}
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "memory.json", json.dumps(result, indent=2) + "\n")
-    _plot(result, out / "memory.png")
+    write_result(out, "memory", result, _plot)
     return result
 
 
 def _plot(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     keys = [("params_x_dense", "stored parameters"), ("active_params_x_dense", "active parameters per input"),
             ("peak_encode_mib_x_dense", "peak encode memory (RSS)")]

@@ -10,7 +10,6 @@ prefix); routes that stay near CKA 1 are spaces the experts did not separate.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mote.model.io import atomic_write_text
+from mote.analyze._output import pyplot, write_result
 
 RAW = "(raw text)"  # the route of a dense model without prompts
 
@@ -123,18 +122,12 @@ def spaces(
                 raise unknown_name(f"task of {label!r}", t, own, "Its routes are its tasks (MoTE) or its saved "
                                    "prompts (dense).")
         result["models"][label] = {"path": str(path), **route_spaces(st, sample, chosen, batch_size)}
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / "spaces.json", json.dumps(result, indent=2) + "\n")
-    _plot(result, folder / "spaces.png")
+    write_result(out, "spaces", result, _plot)
     return result
 
 
 def _plot(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     models = result["models"]
     fig, axes = plt.subplots(1, len(models), figsize=(5.6 * len(models) + 1.0, 4.8), squeeze=False,

@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mote.analyze._output import pyplot, write_result
 from mote.analyze.conflict import group_of
-from mote.model.io import atomic_write_text
 
 
 def examples_seen(model: str | os.PathLike[str]) -> int | None:
@@ -104,18 +104,12 @@ def task_vectors(
         fit = power_fit([k[1] for k in known if k[0] == task], [k[2] for k in known if k[0] == task])
         if fit is not None:
             result["fit_per_task"][task] = fit
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / "task_vectors.json", json.dumps(result, indent=2) + "\n")
-    _plot(result, folder / "task_vectors.png")
+    write_result(out, "task_vectors", result, _plot)
     return result
 
 
 def _plot(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     labels = result["labels"]
