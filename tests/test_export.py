@@ -150,3 +150,24 @@ def test_cli_exports_and_reports_bad_input_without_a_traceback(moe_dir: Path, tm
     assert "query: graph query, min cosine vs PyTorch" in ok.output and (tmp_path / "cli" / "document").is_dir()
     bad = runner.invoke(app, ["export", str(moe_dir), "--out", str(tmp_path / "x"), "--format", "tflite"])
     assert bad.exit_code != 0 and "Traceback" not in bad.output and "tflite" in bad.output
+
+
+def test_openvino_parallel_requests_keep_the_input_order_and_concurrent_calls(moe_dir: Path, tmp_path: Path) -> None:
+    """The batches of one call run on parallel infer requests: the rows must come back in the input order (the
+    reference: each text encoded alone, one request each), also when several threads call at once."""
+    pytest.importorskip("openvino")
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mote.deploy.export import export
+    from mote.deploy.runtime import ExportedModel
+
+    out = export(moe_dir, tmp_path / "ov", format="openvino", tasks=["document"])
+    model = ExportedModel(out, precision="fp32")
+    texts = [f"{w} " * (1 + (7 * i) % 13) + str(i) for i, w in enumerate(["cat", "stock", "enzyme", "pin"] * 10)]
+    alone = np.stack([model.encode([t], task="document")[0] for t in texts])
+    together = model.encode(texts, task="document", batch_size=4)  # 10 batches over the requests
+    assert _cos(alone, together).min() >= 0.99999
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(lambda k: model.encode(texts[k:] + texts[:k], task="document", batch_size=3), range(4)))
+    for k, got in enumerate(runs):
+        assert _cos(np.roll(alone, -k, axis=0), got).min() >= 0.99999
