@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +164,9 @@ def test_openvino_parallel_requests_keep_the_input_order_and_concurrent_calls(mo
 
     out = export(moe_dir, tmp_path / "ov", format="openvino", tasks=["document"])
     model = ExportedModel(out, precision="fp32")
+    runner = model._runners["document"]
+    if (os.cpu_count() or 1) >= 2:
+        assert runner.parallel >= 2, "the throughput hint should give one infer request per stream"
     texts = [f"{w} " * (1 + (7 * i) % 13) + str(i) for i, w in enumerate(["cat", "stock", "enzyme", "pin"] * 10)]
     alone = np.stack([model.encode([t], task="document")[0] for t in texts])
     together = model.encode(texts, task="document", batch_size=4)  # 10 batches over the requests
@@ -171,3 +175,29 @@ def test_openvino_parallel_requests_keep_the_input_order_and_concurrent_calls(mo
         runs = list(pool.map(lambda k: model.encode(texts[k:] + texts[:k], task="document", batch_size=3), range(4)))
     for k, got in enumerate(runs):
         assert _cos(np.roll(alone, -k, axis=0), got).min() >= 0.99999
+
+
+def test_openvino_call_that_fails_leaves_the_next_call_working(moe_dir: Path, tmp_path: Path) -> None:
+    """A text that cannot be tokenised fails its call (with the tokenizer's error) after earlier batches were sent
+    to the requests; the next call must still encode, equal to a fresh model's (the reference)."""
+    pytest.importorskip("openvino")
+    from mote.deploy.export import export
+    from mote.deploy.runtime import ExportedModel
+
+    out = export(moe_dir, tmp_path / "ov", format="openvino", tasks=["document"])
+    model = ExportedModel(out, precision="fp32", hint="latency")
+    assert model._runners["document"].parallel >= 1
+    model = ExportedModel(out, precision="fp32")
+
+    class Unreadable:  # sorts as the shortest text (tokenised last), then fails when its batch is built
+        def __len__(self) -> int:
+            return 0
+
+    bad = [f"sentence number {i} " * (20 - i) for i in range(16)] + [Unreadable()]
+    with pytest.raises(TypeError):
+        model.encode(bad, task="document", batch_size=2)  # type: ignore[list-item]
+    got = model.encode(TEXTS, task="document")
+    fresh = ExportedModel(out, precision="fp32").encode(TEXTS, task="document")
+    assert _cos(fresh, got).min() >= 0.99999
+    with pytest.raises(ValueError, match="throughput"):
+        ExportedModel(out, hint="fast")

@@ -3,13 +3,15 @@
 ``ExportedModel(folder).encode(texts, task=...)`` gives what ``mote.model.sentence.encode`` gives for the source
 model: the task's instruction prefixed, its own graph (a MoTE task's route), the model's pooling. ONNX graphs run
 on ONNX Runtime, OpenVINO graphs on OpenVINO (bf16 inference where the CPU runs it natively, as mote.runtime
-decides for PyTorch; ``precision="fp32"`` forces fp32). OpenVINO runs under its throughput hint: the batches of
-one ``encode`` call go to parallel infer requests (one stream per request, tokenising the next batch while the
-streams compute), which measured 1.2-1.3x the one-request speed on 2 cores (benchmarks/export_speed.py).
+decides for PyTorch; ``precision="fp32"`` forces fp32). OpenVINO runs under its throughput hint by default
+(``hint="throughput"``): the batches of one ``encode`` call go to parallel infer requests (one stream each, the
+next batch tokenised while the streams compute); ``hint="latency"`` keeps one request on all cores
+(faster for one text per call; ``mote serve`` uses it). Both are rows of ``benchmarks/export_speed.py``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -22,14 +24,19 @@ import numpy as np
 from mote._errors import unknown_name
 
 METADATA = "mote_export.json"
+HINTS = ("throughput", "latency")
 
 
 class ExportedModel:
     """An exported model folder, loaded once; ``encode`` is thread-safe for concurrent calls."""
 
-    def __init__(self, folder: str | os.PathLike[str], precision: str = "auto", threads: int | None = None) -> None:
+    def __init__(self, folder: str | os.PathLike[str], precision: str = "auto", threads: int | None = None,
+                 hint: str = "throughput") -> None:
         from transformers import AutoTokenizer
 
+        if hint not in HINTS:
+            raise unknown_name("OpenVINO performance hint", hint, HINTS)
+        self.hint = hint
         self.folder = Path(folder)
         meta_path = self.folder / METADATA
         if not meta_path.is_file():
@@ -56,7 +63,7 @@ class ExportedModel:
         import openvino as ov
 
         core = ov.Core()
-        config: dict[str, Any] = {"PERFORMANCE_HINT": "THROUGHPUT"}
+        config: dict[str, Any] = {"PERFORMANCE_HINT": self.hint.upper()}
         if precision == "fp32" or (precision == "auto" and not _native_bf16()):
             config["INFERENCE_PRECISION_HINT"] = "f32"
         else:
@@ -92,8 +99,10 @@ class ExportedModel:
                                  max_length=self.max_seq_length, return_tensors="np")
             return {k: np.asarray(enc[k], dtype=np.int64) for k in self.meta["inputs"]}
 
-        rows = [_pool(np.asarray(hidden, dtype=np.float32), f["attention_mask"], self.meta["pooling"])
-                for f, hidden in runner.map(feed(idx) for idx in batches)]
+        def pool(f: dict[str, np.ndarray], hidden: Any) -> np.ndarray:
+            return _pool(np.asarray(hidden, dtype=np.float32), f["attention_mask"], self.meta["pooling"])
+
+        rows = runner.map((feed(idx) for idx in batches), pool)  # each batch pooled as it finishes
         out = assemble(len(texts), list(zip(batches, rows, strict=True)))
         if normalize if normalize is not None else self.meta["normalize"]:
             out = out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
@@ -133,40 +142,68 @@ def by_length(texts: Sequence[str], batch_size: int, run: Any) -> np.ndarray:
                                  for idx in length_batches(texts, batch_size)])
 
 
+Finish = Callable[[dict[str, np.ndarray], Any], np.ndarray]  # (feed, graph output) -> pooled rows
+
+
 class _Runner:
-    """A graph run one batch at a time: ``map(feeds)`` yields ``(feed, output)`` in order."""
+    """A graph run one batch at a time: ``map(feeds, finish)`` gives ``finish(feed, output)`` per feed, in order
+    (only the finished rows are kept, not the per-token outputs)."""
 
     parallel = 1
 
     def __init__(self, run: Callable[[dict[str, np.ndarray]], Any]) -> None:
         self.run = run
 
-    def map(self, feeds: Iterable[dict[str, np.ndarray]]) -> list[tuple[dict[str, np.ndarray], Any]]:
-        return [(f, self.run(f)) for f in feeds]
+    def map(self, feeds: Iterable[dict[str, np.ndarray]], finish: Finish) -> list[np.ndarray]:
+        return [finish(f, self.run(f)) for f in feeds]
 
 
 class _OpenVinoRunner(_Runner):
     """A compiled OpenVINO graph with as many infer requests as its streams: the batches of one call run in
-    parallel, the next batch tokenised while the streams compute. One call at a time uses the requests (a lock):
-    concurrent ``encode`` calls stay correct and take turns."""
+    parallel, the next batch tokenised while the streams compute, each finished in the request's callback. One
+    call at a time uses the requests (a lock): concurrent ``encode`` calls stay correct and take turns. A call
+    that fails (a bad input, an inference error) leaves the next call a fresh request queue."""
 
     def __init__(self, compiled: Any) -> None:
-        import openvino as ov
-
+        self.compiled = compiled
         self.parallel = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
-        self.queue = ov.AsyncInferQueue(compiled, self.parallel)
+        self.queue = self._queue()
         self.lock = threading.Lock()
 
-    def map(self, feeds: Iterable[dict[str, np.ndarray]]) -> list[tuple[dict[str, np.ndarray], Any]]:
+    def _queue(self) -> Any:
+        import openvino as ov
+
+        return ov.AsyncInferQueue(self.compiled, self.parallel)
+
+    def map(self, feeds: Iterable[dict[str, np.ndarray]], finish: Finish) -> list[np.ndarray]:
         with self.lock:
-            outputs: dict[int, np.ndarray] = {}
-            self.queue.set_callback(lambda request, i: outputs.__setitem__(i, request.get_output_tensor(0).data.copy()))
-            sent = []
-            for i, f in enumerate(feeds):  # start_async waits for a free request: tokenising overlaps computing
-                sent.append(f)
-                self.queue.start_async(f, i)
-            self.queue.wait_all()
-            return [(f, outputs[i]) for i, f in enumerate(sent)]
+            rows: dict[int, np.ndarray] = {}
+            errors: list[BaseException] = []
+
+            def done(request: Any, job: tuple[int, dict[str, np.ndarray]]) -> None:
+                try:  # an exception escaping an OpenVINO callback ends the process: keep it for the caller
+                    rows[job[0]] = finish(job[1], request.get_output_tensor(0).data)
+                except Exception as e:
+                    errors.append(e)
+
+            n = 0
+            try:
+                self.queue.set_callback(done)
+                for n, f in enumerate(feeds, start=1):  # start_async waits for a free request
+                    self.queue.start_async(f, (n - 1, f))
+                self.queue.wait_all()
+            except BaseException:
+                with contextlib.suppress(Exception):  # the queue is replaced below either way
+                    self.queue.wait_all()
+                self.queue = self._queue()
+                raise
+            if errors:
+                self.queue = self._queue()
+                raise errors[0]
+            if len(rows) != n:
+                self.queue = self._queue()
+                raise RuntimeError(f"OpenVINO returned {len(rows)} of {n} batches; the request queue was reset.")
+            return [rows[i] for i in range(n)]
 
 
 def _pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
