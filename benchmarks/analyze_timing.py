@@ -44,8 +44,9 @@ def main() -> None:
     parser.add_argument("--mote", required=True, help="a trained MoTE model folder")
     parser.add_argument("--dense", required=True, help="the instruction-only dense model folder (spaces)")
     parser.add_argument("--separate", required=True, help="a `separate` job's result.json (its task models)")
-    parser.add_argument("--only", default="", help="comma-separated kinds to run (default: all five)")
-    parser.add_argument("--out", default=str(RESULTS / "analyze_timing"))
+    parser.add_argument("--only", default="", help="comma-separated kinds to run (default: all five); a partial "
+                        "run prints its table and writes no result file")
+    parser.add_argument("--out", default=None, help="keep the analyses' outputs here (default: a temporary folder)")
     args = parser.parse_args()
 
     from mote.analyze.conflict import conflict
@@ -62,6 +63,7 @@ def main() -> None:
     if missing:
         raise SystemExit(f"Model folders not found: {missing}; run the pipeline first (see this script's docstring).")
     with tempfile.TemporaryDirectory() as tmp:
+        outputs = Path(args.out or tmp)
         probe = write_probe(config, Path(tmp) / "probe.jsonl")
         runs = {
             "memory": (memory, lambda out: memory(config.base, out)),
@@ -72,16 +74,24 @@ def main() -> None:
                                                            ("similarity", separate["similarity"]), probe, out)),
         }
         chosen = [k for k in args.only.split(",") if k] or list(runs)
+        for kind in chosen:
+            if kind not in runs:
+                from mote._errors import unknown_name
+
+                raise SystemExit(str(unknown_name("analysis (--only)", kind, list(runs))))
         rows = []
         for kind in chosen:
             function, run = runs[kind]
             start = time.perf_counter()
-            run(Path(args.out) / kind)
+            run(outputs / kind)
             seconds = time.perf_counter() - start
             rows.append({"kind": kind, "seconds": round(seconds, 1), "defaults": _defaults(function)})
             print(f"{kind}: {seconds:.0f} s", flush=True)
     machine = describe()
     result = {"machine": machine, "probe_rows": config.merge.probe_size, "rows": rows}
+    if args.only:
+        print(json.dumps(result, indent=2))
+        return
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "analyze_timing.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     lines = ["# `mote analyze` with its default sizes: wall time", "",

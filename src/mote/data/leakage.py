@@ -38,6 +38,18 @@ def evaluation_splits(source: Source, flags: Mapping[str, bool]) -> dict[str, tu
     return splits
 
 
+def readers_of(source: Source, split: str, names: Iterable[str], options: Mapping[str, Any]) -> list[str]:
+    """Of the evaluations reading ``split``, those that read the subset ``options`` loads (a task declares its
+    subset in ``TaskDef.source_options``: TweetEvalHate reads ``subset=hate``); a subset no task reads is named
+    after the source."""
+    from mote.data.evaluations.tasks import TASKS
+
+    kept = [n for n in names if n not in TASKS or TASKS[n].source != source.path
+            or all(options.get(k) == v for k, v in TASKS[n].source_options.items())]
+    variant = ", ".join(f"{k}={v}" for k, v in options.items())
+    return kept or [f"{source.name} {split} [{variant}]"]
+
+
 def record_texts(records: Records) -> Iterable[str]:
     if isinstance(records, LabelledTexts):
         yield from records.texts
@@ -69,8 +81,9 @@ def _cached_index(root: str, flags: tuple[tuple[str, bool], ...]) -> EvalIndex:
     checked: set[str] = set()
     missing: set[str] = set()
     for source in SOURCES.values():
-        for split, evaluations in evaluation_splits(source, dict(flags)).items():
+        for split, names in evaluation_splits(source, dict(flags)).items():
             for options in source.eval_variants:
+                evaluations = readers_of(source, split, names, options)
                 try:
                     records = source.load(Path(root) / source.path, split, options)
                 except FileNotFoundError:

@@ -40,6 +40,7 @@ class TaskDef:
     reference: str | None = None
     attrs: Mapping[str, Any] = field(default_factory=dict)  # evaluator settings (class attributes)
     held_split: str | None = None  # the training source's name for ``split`` where it differs (STS12: "sts12")
+    source_options: Mapping[str, Any] = field(default_factory=dict)  # the source's options reading the same subset
 
     @property
     def source_split(self) -> str:
@@ -117,6 +118,7 @@ _EXTENDED_ONLY: tuple[TaskDef, ...] = (
             "tweeteval",
             "test",
             partial(cls.read_tweeteval, subtask=sub),
+            source_options={"subset": sub},
             attrs=_CLS,
             description=f"TweetEval {sub} tweet classification.",
             reference="https://aclanthology.org/2020.findings-emnlp.148",

@@ -208,7 +208,7 @@ SOURCES: tuple[Source, ...] = (
         "query",
         "PubMedQA-L questions -> contexts, the 500 test ids excluded.",
         positive_task="document",
-        reserved={"test": "PubMedQA (published test; in no suite)"},
+        reserved={"test": "PubMedQA"},  # the published test ids, in no suite
     ),
     Source(
         "trecqa",
@@ -217,7 +217,7 @@ SOURCES: tuple[Source, ...] = (
         "query",
         "TREC-QA question -> correct answer, incorrect answers as hard negatives.",
         positive_task="document",
-        reserved={"test": "TrecQA (published test; in no suite)"},
+        reserved={"test": "TrecQA"},  # the published test, in no suite (TrecQADev is scored)
         hard_negatives=1,
     ),
     Source(

@@ -257,7 +257,7 @@ SOURCES: tuple[Source, ...] = (
         "sts12-16",
         "similarity",
         "SemEval STS12 train scored pairs (0-5 -> 0-1).",
-        reserved={"sts16": "STS16 (published test; in no suite)"},
+        reserved={"sts16": "STS16"},  # the published test, in no suite (STS-B reuses it: sts_overlap)
         scored=True,
     ),
     Source(
