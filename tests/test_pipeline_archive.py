@@ -22,6 +22,7 @@ def _cfg(tiny_st_dir: Path, shared_data: Path, tmp_path: Path, variants: list[st
     return PipelineConfig.model_validate({
         "base": str(tiny_st_dir), "recipe": str(recipe), "output_dir": str(tmp_path / "out"),
         "archive": str(tmp_path / "archive"), "variants": variants, "baseline": "base",
+        "analyses": [],  # the archive is under test here; the analyses have their own (test_pipeline.py)
         "budget": {"max_steps": 2, "batch_size": 8, "max_seq_length": 32, "precision": "fp32"},
         "eval": {"suite": "extended", "tasks": ["TRECQuestionType", "MRPC"], "data_root": str(shared_data),
                  "precision": "fp32"},
