@@ -57,6 +57,13 @@ def main() -> None:
     from mote.pipeline.config import load_pipeline_config
     from mote.pipeline.run import write_probe
 
+    kinds = ["memory", "conflict", "spaces", "task-vectors", "landscape"]
+    chosen = [k for k in args.only.split(",") if k] or kinds
+    for kind in chosen:
+        if kind not in kinds:
+            from mote._errors import unknown_name
+
+            raise SystemExit(str(unknown_name("analysis (--only)", kind, kinds)))
     config = load_pipeline_config(args.config)
     separate = json.loads(Path(args.separate).read_text(encoding="utf-8"))["models"]
     missing = [p for p in (args.mote, args.dense, *separate.values()) if not Path(p).is_dir()]
@@ -73,12 +80,6 @@ def main() -> None:
             "landscape": (landscape, lambda out: landscape(config.base, ("query", separate["query"]),
                                                            ("similarity", separate["similarity"]), probe, out)),
         }
-        chosen = [k for k in args.only.split(",") if k] or list(runs)
-        for kind in chosen:
-            if kind not in runs:
-                from mote._errors import unknown_name
-
-                raise SystemExit(str(unknown_name("analysis (--only)", kind, list(runs))))
         rows = []
         for kind in chosen:
             function, run = runs[kind]
@@ -89,7 +90,7 @@ def main() -> None:
             print(f"{kind}: {seconds:.0f} s", flush=True)
     machine = describe()
     result = {"machine": machine, "probe_rows": config.merge.probe_size, "rows": rows}
-    if args.only:
+    if set(chosen) != set(kinds):  # a partial run: printed, the committed table left as it is
         print(json.dumps(result, indent=2))
         return
     RESULTS.mkdir(parents=True, exist_ok=True)

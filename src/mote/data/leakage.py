@@ -88,7 +88,7 @@ def _cached_index(root: str, flags: tuple[tuple[str, bool], ...]) -> EvalIndex:
                     records = source.load(Path(root) / source.path, split, options)
                 except FileNotFoundError:
                     variant = ", ".join(f"{k}={v}" for k, v in options.items())
-                    missing.update(f"{e} [{variant}]" if variant else e for e in evaluations)
+                    missing.update(f"{e} [{variant}]" if variant and not e.endswith("]") else e for e in evaluations)
                     continue
                 checked.update(evaluations)
                 for text in record_texts(records):

@@ -211,7 +211,7 @@ def _pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
     if mode == "mean":
         return np.asarray((hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9))
     if mode == "cls":
-        return hidden[:, 0]
+        return hidden[:, 0].copy()  # not a view: OpenVINO reuses a request's output buffer for its next batch
     return np.asarray(np.where(m > 0, hidden, -1e9).max(axis=1))
 
 
