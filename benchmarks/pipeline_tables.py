@@ -89,6 +89,16 @@ def _best(means: dict[str, dict[str, float]], names: tuple[str, ...], domain: st
     return max(present, key=lambda n: means[n][domain]) if present else None
 
 
+def _gap(report: dict[str, Any], variant: str, rival: str, domain: str) -> str:
+    """``variant`` minus ``rival`` on one mean, with the report's paired interval where it is against that rival."""
+    iv = (report.get("intervals") or {}).get("variants", {}).get(variant, {}).get("best dense", {}).get("means", {})
+    iv = iv.get(domain)
+    if iv and iv.get("against") == rival:
+        return cell(iv)
+    means = report["split_means"]
+    return f"{means[variant][domain] - means[rival][domain]:+.2f}"
+
+
 def budget_table(reports: dict[str, dict[str, Any]]) -> str:
     """Per budget: the best MoTE variant's and the best folded model's gap to the best dense rival, per mean.
     (shared-small-4x grows every source but those used whole at 1x, PubMedQA and TREC-QA: the mixture shifts a
@@ -102,8 +112,7 @@ def budget_table(reports: dict[str, dict[str, Any]]) -> str:
             bd, bm, bf = (_best(means, names, d) for names in (DENSE_RIVALS, MOTE_VARIANTS, folded))
             if bd is None:
                 continue
-            gap = f"{means[bm][d] - means[bd][d]:+.2f}" if bm else "–"
-            fgap = f"{means[bf][d] - means[bd][d]:+.2f}" if bf else "–"
+            gap, fgap = (_gap(report, name, bd, d) if name else "–" for name in (bm, bf))
             lines.append(f"| {label} | {d} | {bd} {means[bd][d]:.2f} | {bm or '–'} | {gap} | {bf or '–'} | {fgap} |")
     return "\n".join(lines) + "\n"
 

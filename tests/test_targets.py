@@ -47,3 +47,11 @@ def test_folded_without_a_gain_says_so() -> None:
     means = {"joint-instr": {"in-domain": 72.0}, "mote": {"in-domain": 71.0}, "mote-ea": {"in-domain": 71.5}}
     (row,) = [r for r in check_targets(means, {"mote-ea": "mote"}) if r["target"].startswith("folded")]
     assert row["value"] is None and row["met"] is False and "no gain over joint-instr here (-1.00)" in row["note"]
+
+
+def test_folded_row_states_the_gain_it_is_a_share_of() -> None:
+    # a share of a tiny gain is unreadable alone (-1029 % of +0.06 in the 1x report): the row says the gain
+    means = {"joint-noinstr": {"in-domain": 71.50}, "mote": {"in-domain": 71.56}, "mote-ea": {"in-domain": 70.88}}
+    (row,) = [r for r in check_targets(means, {"mote-ea": "mote"}) if r["target"].startswith("folded")]
+    assert row["value"] == pytest.approx((70.88 - 71.50) / 0.06)
+    assert "| -1033% | no | of mote's gain +0.06 over joint-noinstr |" in markdown([row])

@@ -60,7 +60,8 @@ def check_targets(means: Mapping[str, Mapping[str, float]], sources: Mapping[str
             rows.append({"target": f"folded keeps >= {KEEP:.0%} of MoTE's gain ({d})", "variant": v,
                          "against": f"{src} vs {rival[d]}", "value": kept, "threshold": KEEP,
                          "met": kept is not None and kept >= KEEP,
-                         "note": None if gain > 0 else f"{src} has no gain over {rival[d]} here ({gain:+.2f})"})
+                         "note": (f"of {src}'s gain {gain:+.2f} over {rival[d]}" if gain > 0
+                                  else f"{src} has no gain over {rival[d]} here ({gain:+.2f})")})
     base = means.get("base", {}).get("unseen")
     if base is not None:
         for v, m in means.items():
