@@ -53,3 +53,40 @@ def test_each_mean_is_compared_with_its_own_best_dense_rival(tmp_path: Path) -> 
     text = markdown(result, "joint-instr")
     assert "**Per task, Δ vs joint-instr** (the best dense rival on all tasks)" in text
     assert "| MRPC |" in text and "+2.50 [+2.50, +2.50] ✓" in text
+
+
+def test_each_mote_variant_is_compared_with_its_dense_counterpart(tmp_path: Path) -> None:
+    # what the experts add with everything else equal: MoTE with instructions vs joint-instr, MoTE without
+    # them vs joint-noinstr (hand-made constant scores: the differences are exact; all tasks = mean over the
+    # two types, (+1 - 1) / 2 = 0 for mote-noinstr)
+    values = {"joint-instr": ([10.0] * 4, [5.0] * 4), "joint-noinstr": ([8.0] * 4, [7.0] * 4),
+              "mote": ([11.0] * 4, [7.5] * 4), "mote-noinstr": ([9.0] * 4, [6.0] * 4),
+              "base": ([6.0] * 4, [6.0] * 4)}
+    dirs = {(v, 42): _eval_dir(tmp_path, v, {"STS12": a, "MRPC": b}) for v, (a, b) in values.items()}
+    sides, common, _ = load_sides(dirs, ["STS12", "MRPC"])
+    result = compare(sides, common, {"STS12": "STS", "MRPC": "PairClassification"},
+                     {"STS12": "in-domain", "MRPC": "unseen"}, "joint-instr", {}, n=50,
+                     counterparts={"mote": "joint-instr", "mote-noinstr": "joint-noinstr"})
+    mote = result["variants"]["mote"]["counterpart"]["means"]
+    assert (mote["in-domain"]["against"], mote["in-domain"]["delta"]) == ("joint-instr", pytest.approx(1.0))
+    assert mote["unseen"]["delta"] == pytest.approx(2.5)
+    noinstr = result["variants"]["mote-noinstr"]["counterpart"]["means"]
+    assert (noinstr["in-domain"]["against"], noinstr["in-domain"]["delta"]) == ("joint-noinstr", pytest.approx(1.0))
+    assert noinstr["unseen"]["delta"] == pytest.approx(-1.0) and noinstr["unseen"]["resolved"]
+    assert result["variants"]["base"]["counterpart"]["means"] == {}
+    text = markdown(result, "joint-instr")
+    assert "**Δ vs the dense counterpart** (the same training and instructions without experts)" in text
+    assert "| mote-noinstr | joint-noinstr | 1 | +0.00 [+0.00, +0.00] | +1.00 [+1.00, +1.00] ✓ | -1.00 [-1.00, -1.00] ✓ |" in text
+    assert "| base |" not in text.split("Δ vs the dense counterpart")[1].split("**")[1]
+
+
+def test_the_variants_name_their_dense_counterparts() -> None:
+    from mote.pipeline.variants import all_variants
+
+    known = all_variants()
+    pairs = {v.name: v.counterpart for v in known.values() if v.counterpart}
+    assert pairs == {"mote": "joint-instr", "mote-static": "joint-instr", "mote-noinstr": "joint-noinstr",
+                     "mote-all": "joint-noinstr", "mote-frozen": "joint-noinstr"}
+    for name, dense in pairs.items():  # the counterpart trains with the same instructions
+        assert bool(known[name].train["model"]["instructions"] != "none") == bool(
+            known[dense].train["model"]["instructions"])

@@ -72,9 +72,12 @@ def compare(
     rivals: Mapping[str, str],
     n: int = 1000,
     level: float = 0.95,
+    counterparts: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Every variant vs the baseline, the best dense rival of each mean (``rivals``: domain -> variant) and
-    the base, on the means over task types and per task: JSON-ready intervals."""
+    the base, on the means over task types and per task: JSON-ready intervals. ``counterparts`` (variant ->
+    the dense variant trained the same way without experts) adds each MoTE variant vs its counterpart on the
+    means: what the experts add with everything else equal."""
     if not sides or not tasks:
         return {}
     groups = domain_tasks(tasks, domains)
@@ -84,7 +87,9 @@ def compare(
                            "seeds": {v: len(s) for v, s in sides.items()}, "variants": {}}
     for variant, side in sides.items():
         against: dict[str, Any] = {}
-        for label, by_domain in refs.items():
+        counterpart = (counterparts or {}).get(variant)
+        own = {"counterpart": {d: counterpart for d in groups} if counterpart else {}}
+        for label, by_domain in {**refs, **own}.items():
             means = {}
             for d, ts in groups.items():
                 ref = by_domain.get(d)
@@ -93,7 +98,7 @@ def compare(
                     means[d] = {"against": ref, **iv.as_dict()}
             ref = by_domain.get(ALL)
             per_task = {}
-            if ref is not None and ref != variant and ref in sides:
+            if label != "counterpart" and ref is not None and ref != variant and ref in sides:
                 per_task = {t: {"against": ref, **boot.task_interval((variant, side), (ref, sides[ref]), t,
                                                                       level).as_dict()} for t in tasks}
             against[label] = {"means": means, "tasks": per_task}
@@ -138,6 +143,17 @@ def markdown(result: Mapping[str, Any], baseline: str, left_out: Mapping[str, st
         for variant, against in result["variants"].items():
             means = against[label]["means"]
             lines.append(f"| {variant} | {result['seeds'][variant]} | "
+                         + " | ".join(cell(means.get(d)) for d in groups) + " |")
+        lines.append("")
+    paired = {v: a["counterpart"]["means"] for v, a in result["variants"].items()
+              if a.get("counterpart", {}).get("means")}
+    if paired:
+        lines += ["**Δ vs the dense counterpart** (the same training and instructions without experts)", "",
+                  "| variant | counterpart | seeds | " + " | ".join(groups) + " |",
+                  "|---|---|---:|" + "---|" * len(groups)]
+        for variant, means in paired.items():
+            against = next(iter(means.values()))["against"]
+            lines.append(f"| {variant} | {against} | {result['seeds'][variant]} | "
                          + " | ".join(cell(means.get(d)) for d in groups) + " |")
         lines.append("")
     for label, ref in (("best dense", rivals.get(ALL)), ("baseline", baseline)):

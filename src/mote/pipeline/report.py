@@ -350,11 +350,15 @@ def _sources(rows: Mapping[str, Any]) -> dict[str, str | None]:
 def _intervals(rows: dict[str, dict[str, Any]], domains: dict[str, str], baseline: str, rivals: dict[str, str],
                eval_dirs: Mapping[tuple[str, int], Path], n: int) -> tuple[dict[str, Any], dict[str, str]]:
     from mote.data.evaluations.tasks import TASKS
+    from mote.pipeline.variants import all_variants
 
     tasks = list(dict.fromkeys(t for r in rows.values() for t in r["tasks"]))
     sides, common, left_out = intervals.load_sides({k: v for k, v in eval_dirs.items() if k[0] in rows}, tasks)
     types = {t: TASKS[t].type for t in tasks}
-    return intervals.compare(sides, common, types, domains, baseline, rivals, n=n), left_out
+    known = all_variants()
+    counterparts = {v: c for v in sides if v in known and (c := known[v].counterpart) and c in sides}
+    return intervals.compare(sides, common, types, domains, baseline, rivals, n=n,
+                             counterparts=counterparts), left_out
 
 
 def _domains(config: Any, rows: dict[str, dict[str, Any]]) -> dict[str, str]:

@@ -41,6 +41,9 @@ class Variant:
     method: str | None = None  # merge method (registered name or self_positioning)
     key: bool = False  # run with the key seeds too (default; the config's key_variants overrides)
     parameters: dict[str, Any] = field(default_factory=dict)  # merge parameters defining this variant
+    # the dense variant trained the same way (data, budget, instructions) without experts: the report's
+    # "what the experts add" comparison
+    counterpart: str | None = None
 
     @property
     def evaluated(self) -> bool:
@@ -81,15 +84,17 @@ TRAINING: tuple[Variant, ...] = (
         "train",
         "MoTE with instructions, one training setting for all tasks (ablation)",
         {"model": {"mode": "mote", "instructions": "mote"}, "train": {"static": True}},
+        counterpart="joint-instr",
     ),
     Variant("mote", "train", "MoTE with instructions and task-aware training (the paper's setup)",
-            {"model": {"mode": "mote", "instructions": "mote"}}, key=True),
+            {"model": {"mode": "mote", "instructions": "mote"}}, key=True, counterpart="joint-instr"),
     Variant("mote-noinstr", "train", "MoTE without instructions: the experts alone tell the tasks apart",
-            {"model": {"mode": "mote", "instructions": "none"}}),
+            {"model": {"mode": "mote", "instructions": "none"}}, counterpart="joint-noinstr"),
     Variant("mote-all", "train", "MoTE without instructions, experts in every block",
-            {"model": {"mode": "mote", "instructions": "none", "layers": "all"}}),
+            {"model": {"mode": "mote", "instructions": "none", "layers": "all"}}, counterpart="joint-noinstr"),
     Variant("mote-frozen", "train", "MoTE without instructions, only the experts train (shared weights frozen)",
-            {"model": {"mode": "mote", "instructions": "none"}, "train": {"freeze": "shared"}}),
+            {"model": {"mode": "mote", "instructions": "none"}, "train": {"freeze": "shared"}},
+            counterpart="joint-noinstr"),
     Variant(
         "separate",
         "separate",
