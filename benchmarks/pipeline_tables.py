@@ -4,6 +4,7 @@ a budget table of two reports of the same variants, and a before/after table of 
 
     python benchmarks/pipeline_tables.py benchmarks/results/pipeline-cpu/report.json
     python benchmarks/pipeline_tables.py benchmarks/results/pipeline-cpu/report.json --budget 4x.json
+        (and each MoTE variant against its dense counterpart at both budgets)
     python benchmarks/pipeline_tables.py AFTER.json --before BEFORE.json
     python benchmarks/pipeline_tables.py REPORT.json --types     (the per-type table of mote <= 0.2)
 """
@@ -117,6 +118,26 @@ def budget_table(reports: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def counterpart_table(reports: dict[str, dict[str, Any]]) -> str:
+    """Per MoTE variant and budget: its gap to its dense counterpart (the same training and instructions
+    without experts), with the report's paired interval: what the experts add."""
+    found: dict[str, dict[str, Any]] = {}  # variant -> budget -> domain -> interval
+    for label, report in reports.items():
+        for name, against in (report.get("intervals") or {}).get("variants", {}).items():
+            means = against.get("counterpart", {}).get("means", {})
+            if means:
+                found.setdefault(name, {})[label] = means
+    cols = [(label, d) for label in reports for d in ("in-domain", "unseen")]
+    lines = ["| variant | counterpart | " + " | ".join(f"{label} {d}" for label, d in cols) + " |",
+             "|---|---|" + "---|" * len(cols)]
+    for name in sorted(found, key=lambda n: MOTE_VARIANTS.index(n) if n in MOTE_VARIANTS else len(MOTE_VARIANTS)):
+        by_budget = found[name]
+        against = next(iv["against"] for means in by_budget.values() for iv in means.values())
+        lines.append(f"| {name} | {against} | "
+                     + " | ".join(cell(by_budget.get(label, {}).get(d)) for label, d in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("report", type=Path)
@@ -128,8 +149,10 @@ def main() -> None:
     if args.before:
         print(before_after_table(_rows(args.before), _rows(args.report)))
     elif args.budget:
-        print(budget_table({args.report.parent.name: json.loads(args.report.read_text(encoding="utf-8")),
-                            args.budget.parent.name: json.loads(args.budget.read_text(encoding="utf-8"))}))
+        reports = {p.parent.name: json.loads(p.read_text(encoding="utf-8")) for p in (args.report, args.budget)}
+        print(budget_table(reports))
+        print("What the experts add (each MoTE variant minus its dense counterpart):\n")
+        print(counterpart_table(reports))
     elif args.types:
         print(result_table(_rows(args.report), args.baseline))
     else:

@@ -47,3 +47,19 @@ def test_budget_table_names_the_best_of_each_family_with_its_interval() -> None:
 def test_budget_table_without_intervals_gives_the_plain_gap() -> None:
     report = {"split_means": REPORT["split_means"]}
     assert "| 2x | unseen | joint-noinstr 66.00 | mote-noinstr | +0.50 | mote-ea | -0.90 |" in tables.budget_table({"2x": report})
+
+
+def test_counterpart_table_gives_what_the_experts_add_per_budget() -> None:
+    one = {"split_means": REPORT["split_means"], "intervals": {"variants": {
+        "mote": {"counterpart": {"means": {"in-domain": _iv("joint-instr", 0.3, -0.1, 0.7),
+                                           "unseen": _iv("joint-instr", 0.4, 0.1, 0.7)}}},
+        "mote-noinstr": {"counterpart": {"means": {"in-domain": _iv("joint-noinstr", 0.2, -0.5, 0.9)}}},
+    }}}
+    four = {"split_means": {}, "intervals": {"variants": {
+        "mote-noinstr": {"counterpart": {"means": {"in-domain": _iv("joint-noinstr", 1.9, 1.0, 2.8),
+                                                   "unseen": _iv("joint-noinstr", 1.1, 0.3, 1.9)}}},
+    }}}
+    text = tables.counterpart_table({"1x": one, "4x": four})
+    assert "| variant | counterpart | 1x in-domain | 1x unseen | 4x in-domain | 4x unseen |" in text
+    assert "| mote | joint-instr | +0.30 [-0.10, +0.70] | +0.40 [+0.10, +0.70] ✓ | – | – |" in text
+    assert "| mote-noinstr | joint-noinstr | +0.20 [-0.50, +0.90] | – | +1.90 [+1.00, +2.80] ✓ | +1.10 [+0.30, +1.90] ✓ |" in text
