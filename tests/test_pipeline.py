@@ -36,6 +36,19 @@ def test_hash_follows_the_config(tmp_path: Path) -> None:
     assert variant_hash(_config(tmp_path), ea, 1) != variant_hash(_config(tmp_path, budget={"max_steps": 7}), ea, 1)
 
 
+def test_the_report_only_counterpart_leaves_the_hash_alone(tmp_path: Path) -> None:
+    # which dense variant a MoTE variant is compared with changes the report, not the model: archived jobs
+    # (benchmarks/results/*/jobs, named by this hash) must stay valid when it is added or changed
+    from dataclasses import replace
+
+    from mote.pipeline.run import build_hash
+
+    mote = all_variants()["mote"]
+    assert mote.counterpart == "joint-instr"
+    for h in (build_hash, variant_hash):
+        assert h(_config(tmp_path), mote, 1) == h(_config(tmp_path), replace(mote, counterpart=None), 1)
+
+
 def test_unknown_variant_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match='Did you mean "mote-ea"'):
         _config(tmp_path, variants=["mote-eа"])

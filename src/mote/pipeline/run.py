@@ -42,6 +42,7 @@ def _payload(config: PipelineConfig, variant: Variant, seed: int, with_eval: boo
     source = all_variants().get(variant.source or "")
     source_hash = (variant_hash if with_eval else build_hash)(config, source, seed) if source else None
     described = asdict(variant)
+    del described["counterpart"]  # whom the report compares it with: changes no model, so no hash
     if not described["parameters"]:  # a later field: absent from older hashes, so their cached models stay valid
         del described["parameters"]
     payload = {
