@@ -127,6 +127,8 @@ def counterpart_table(reports: dict[str, dict[str, Any]]) -> str:
             means = against.get("counterpart", {}).get("means", {})
             if means:
                 found.setdefault(name, {})[label] = means
+    if not found:
+        return "No MoTE variant with its dense counterpart in these reports (or they predate the comparison).\n"
     cols = [(label, d) for label in reports for d in ("in-domain", "unseen")]
     lines = ["| variant | counterpart | " + " | ".join(f"{label} {d}" for label, d in cols) + " |",
              "|---|---|" + "---|" * len(cols)]

@@ -95,6 +95,9 @@ def test_pipeline_end_to_end_and_cached_rerun(tiny_st_dir: Path, shared_data: Pa
     iv = cis["variants"]["mote"]["base"]["means"]["all tasks"]
     assert iv["low"] <= iv["delta"] <= iv["high"] and iv["against"] == "base"
     assert "## Confidence intervals (paired bootstrap)" in text
+    # mote's dense counterpart (joint-instr) is not in this run: the report says so
+    assert cis["counterparts_not_run"] == {"mote": "joint-instr"}
+    assert "Not compared with their dense counterpart (not in this run): mote (joint-instr)." in text
     assert data["instructions"] == {"base": "–", "mote": "mote", "mote-ea": "mote"}
     # the analyses that apply: conflict needs two probe tasks (this recipe has one: said, not run), spaces runs
     analyses = {a["name"]: a for a in data["analyses"]}

@@ -63,3 +63,8 @@ def test_counterpart_table_gives_what_the_experts_add_per_budget() -> None:
     assert "| variant | counterpart | 1x in-domain | 1x unseen | 4x in-domain | 4x unseen |" in text
     assert "| mote | joint-instr | +0.30 [-0.10, +0.70] | +0.40 [+0.10, +0.70] ✓ | – | – |" in text
     assert "| mote-noinstr | joint-noinstr | +0.20 [-0.50, +0.90] | – | +1.90 [+1.00, +2.80] ✓ | +1.10 [+0.30, +1.90] ✓ |" in text
+
+
+def test_counterpart_table_of_reports_without_the_comparison_says_so() -> None:
+    text = tables.counterpart_table({"1x": {"split_means": REPORT["split_means"]}})
+    assert text.startswith("No MoTE variant with its dense counterpart in these reports")

@@ -88,6 +88,9 @@ def compare(
     for variant, side in sides.items():
         against: dict[str, Any] = {}
         counterpart = (counterparts or {}).get(variant)
+        if counterpart and counterpart not in sides:
+            out.setdefault("counterparts_not_run", {})[variant] = counterpart
+            counterpart = None
         own = {"counterpart": {d: counterpart for d in groups} if counterpart else {}}
         for label, by_domain in {**refs, **own}.items():
             means = {}
@@ -156,6 +159,10 @@ def markdown(result: Mapping[str, Any], baseline: str, left_out: Mapping[str, st
             lines.append(f"| {variant} | {against} | {result['seeds'][variant]} | "
                          + " | ".join(cell(means.get(d)) for d in groups) + " |")
         lines.append("")
+    missing = result.get("counterparts_not_run") or {}
+    if missing:
+        lines += ["Not compared with their dense counterpart (not in this run): "
+                  + ", ".join(f"{v} ({c})" for v, c in missing.items()) + ".", ""]
     for label, ref in (("best dense", rivals.get(ALL)), ("baseline", baseline)):
         shown = [v for v in result["variants"] if result["variants"][v][label]["tasks"]]
         if not ref or not shown:

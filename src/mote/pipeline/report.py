@@ -356,7 +356,7 @@ def _intervals(rows: dict[str, dict[str, Any]], domains: dict[str, str], baselin
     sides, common, left_out = intervals.load_sides({k: v for k, v in eval_dirs.items() if k[0] in rows}, tasks)
     types = {t: TASKS[t].type for t in tasks}
     known = all_variants()
-    counterparts = {v: c for v in sides if v in known and (c := known[v].counterpart) and c in sides}
+    counterparts = {v: c for v in sides if v in known and (c := known[v].counterpart)}
     return intervals.compare(sides, common, types, domains, baseline, rivals, n=n,
                              counterparts=counterparts), left_out
 

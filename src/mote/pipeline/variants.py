@@ -41,8 +41,9 @@ class Variant:
     method: str | None = None  # merge method (registered name or self_positioning)
     key: bool = False  # run with the key seeds too (default; the config's key_variants overrides)
     parameters: dict[str, Any] = field(default_factory=dict)  # merge parameters defining this variant
-    # the dense variant trained the same way (data, budget, instructions) without experts: the report's
-    # "what the experts add" comparison
+    # the dense variant trained on the same data and budget with the same instructions, without experts: the
+    # report's "what the experts add" comparison (mote-frozen's also holds the freezing; mote-static has none:
+    # no dense variant trains with its one static setting)
     counterpart: str | None = None
 
     @property
@@ -84,7 +85,6 @@ TRAINING: tuple[Variant, ...] = (
         "train",
         "MoTE with instructions, one training setting for all tasks (ablation)",
         {"model": {"mode": "mote", "instructions": "mote"}, "train": {"static": True}},
-        counterpart="joint-instr",
     ),
     Variant("mote", "train", "MoTE with instructions and task-aware training (the paper's setup)",
             {"model": {"mode": "mote", "instructions": "mote"}}, key=True, counterpart="joint-instr"),
