@@ -89,7 +89,19 @@ def test_the_variants_name_their_dense_counterparts() -> None:
     pairs = {v.name: v.counterpart for v in known.values() if v.counterpart}
     # mote-static has none: no dense variant trains with its one static setting for every task
     assert pairs == {"mote": "joint-instr", "mote-noinstr": "joint-noinstr", "mote-all": "joint-noinstr",
-                     "mote-frozen": "joint-noinstr"}
-    for name, dense in pairs.items():  # the counterpart trains with the same instructions
+                     "mote-frozen": "joint-noinstr", "mote-temperature": "joint-temperature"}
+    for name, dense in pairs.items():  # the counterpart trains with the same instructions and the same data
         assert bool(known[name].train["model"]["instructions"] != "none") == bool(
             known[dense].train["model"]["instructions"])
+        assert known[name].train.get("data") == known[dense].train.get("data")
+
+
+def test_mote_trains_with_the_best_rivals_sampling() -> None:
+    # at 4x the best dense rival is joint-temperature: its edge over joint-instr is the temperature resampling,
+    # which MoTE without it cannot show; mote-temperature is MoTE (instructions, task-aware) with that sampling
+    from mote.pipeline.variants import all_variants
+
+    known = all_variants()
+    v = known["mote-temperature"]
+    assert v.kind == "train" and v.counterpart == "joint-temperature"
+    assert v.train == {"model": {"mode": "mote", "instructions": "mote"}, "data": {"sampling": "temperature"}}

@@ -19,6 +19,9 @@ Variants that could give gain without forgetting (issue: prove the methods), eac
   own expert, and the unseen tasks' routes keep the base's shared layers).
 - ``mote-regmean`` / ``mote-fisher``: the experts folded with statistics-weighted merges instead of the uniform
   average (Expert Averaging), learned from the probe set's activations / squared gradients.
+- ``mote-temperature``: MoTE with the best dense rival's data sampling (temperature resampling). At 4x the
+  rival's lead over instruction-joint came from that sampling, which MoTE without it cannot show; against
+  joint-temperature it asks what the experts add on top of the best sampling.
 - ``mote-sp-layer`` / ``separate-sp-layer``: Self Positioning with one set of task weights per block
   (AdaMerging-style), in addition to the paper's per-task weights and global scale.
 """
@@ -88,6 +91,9 @@ TRAINING: tuple[Variant, ...] = (
     ),
     Variant("mote", "train", "MoTE with instructions and task-aware training (the paper's setup)",
             {"model": {"mode": "mote", "instructions": "mote"}}, key=True, counterpart="joint-instr"),
+    Variant("mote-temperature", "train", "MoTE with instructions and temperature resampling across datasets",
+            {"model": {"mode": "mote", "instructions": "mote"}, "data": {"sampling": "temperature"}},
+            counterpart="joint-temperature"),
     Variant("mote-noinstr", "train", "MoTE without instructions: the experts alone tell the tasks apart",
             {"model": {"mode": "mote", "instructions": "none"}}, counterpart="joint-noinstr"),
     Variant("mote-all", "train", "MoTE without instructions, experts in every block",
