@@ -55,3 +55,14 @@ def test_folded_row_states_the_gain_it_is_a_share_of() -> None:
     (row,) = [r for r in check_targets(means, {"mote-ea": "mote"}) if r["target"].startswith("folded")]
     assert row["value"] == pytest.approx((70.88 - 71.50) / 0.06)
     assert "| -1033% | no | of mote's gain +0.06 over joint-noinstr |" in markdown([row])
+
+
+def test_every_trained_mote_variant_is_held_to_the_mote_target() -> None:
+    # mote-temperature (MoTE with the rival's sampling) is a MoTE model like the others: its row must be there,
+    # and a model folded from it is a folded MoTE (hand values: 75.5 - 74.5 = +1.0 in-domain, met)
+    means = {"joint-temperature": {"in-domain": 74.5}, "mote-temperature": {"in-domain": 75.5},
+             "folded": {"in-domain": 75.2}}
+    rows = check_targets(means, {"folded": "mote-temperature"})
+    row = _row(rows, "MoTE >= best dense + 1.0 (in-domain)", "mote-temperature")
+    assert (row["against"], row["value"], row["met"]) == ("joint-temperature", pytest.approx(1.0), True)
+    assert _row(rows, "folded keeps >= 70% of MoTE's gain (in-domain)", "folded")["value"] == pytest.approx(0.7)
