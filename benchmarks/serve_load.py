@@ -162,7 +162,7 @@ async def scenario(port: int, texts: list[str], clients: int, size: int, n_reque
 def in_process_rate(model: Any, bodies: list[dict[str, Any]], repeats: int = 5) -> float:
     """Sentences/s of in-process encode of the same requests' sentences at the precision the server resolves
     (``auto``): each task's sentences in one call, batch 32 (what the server could at best do); the median of
-    ``repeats`` timings (one timing of ~2 s varied 164-238 sentences/s between runs on the same machine)."""
+    ``repeats`` timings (one timing of ~2 s varied 141-239 sentences/s between runs on the same machine)."""
     import torch
 
     from mote.model.sentence import encode
