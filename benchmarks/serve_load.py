@@ -3,7 +3,8 @@
 The model: all-MiniLM-L6-v2 up-cycled to a MoTE model of the five standard tasks (every other block), served
 from its PyTorch folder (``--export openvino|onnx`` serves an export of it instead). Scenarios: 1, 8 and 50
 concurrent clients x one-sentence and 32-sentence requests, tasks mixed round-robin; a fixed number of requests
-each (the generator stops itself). Per scenario: requests/s, sentences/s, p50/p99 latency, errors, how many
+each (the generator stops itself), each scenario run ``--rounds`` times (3) with in-process encode timed right
+after each run. Per scenario: requests/s, sentences/s, p50/p99 latency, errors, how many
 responses matched the in-process vector of their task (cosine >= 0.9999, a sample of 20 checked), and the ratio
 of sentences/s to in-process ``encode`` of the same sentences (batch 32, per task) measured in the same run.
 Writes benchmarks/results/serve_load.{json,md} with the machine (CPU kind).
@@ -162,7 +163,7 @@ async def scenario(port: int, texts: list[str], clients: int, size: int, n_reque
 def in_process_rate(model: Any, bodies: list[dict[str, Any]], repeats: int = 5) -> float:
     """Sentences/s of in-process encode of the same requests' sentences at the precision the server resolves
     (``auto``): each task's sentences in one call, batch 32 (what the server could at best do); the median of
-    ``repeats`` timings (one timing of ~2 s varied 141-239 sentences/s between runs on the same machine)."""
+    ``repeats`` timings. ``main`` times it once right after each server run of the scenario (``summarise``)."""
     import torch
 
     from mote.model.sentence import encode
@@ -184,12 +185,32 @@ def in_process_rate(model: Any, bodies: list[dict[str, Any]], repeats: int = 5) 
         return statistics.median(rates)
 
 
+def summarise(rounds: list[tuple[dict[str, Any], float]]) -> dict[str, Any]:
+    """One scenario over its rounds, each a server run and the in-process rate timed right after it: the ratio of
+    each round, and the medians (the machine's speed drifts by tens of percent within minutes: a ratio of two
+    timings taken apart measured the drift as much as the server)."""
+    runs = [r for r, _ in rounds]
+    ratios = [r["sentences_per_s"] / ref for r, ref in rounds]
+    row = {k: runs[0][k] for k in ("clients", "sentences_per_request", "requests")}
+    row |= {k: round(statistics.median(r[k] for r in runs), 2 if k == "requests_per_s" else 1)
+            for k in ("requests_per_s", "sentences_per_s", "p50_ms", "p99_ms")}
+    row |= {"errors": sum(r["errors"] for r in runs), "error_kinds": dict(sum((Counter(r["error_kinds"]) for r in runs),
+                                                                            Counter())),
+            "in_process_sentences_per_s": round(statistics.median(ref for _, ref in rounds), 1),
+            "ratio_to_in_process": round(statistics.median(ratios), 2),
+            "ratios_to_in_process": [round(x, 2) for x in ratios], "rounds": len(rounds),
+            "_bodies": runs[0]["_bodies"], "_responses": runs[0]["_responses"]}
+    return row
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--requests", type=int, default=400, help="one-sentence requests per scenario (32-sentence: /10)")
     p.add_argument("--export", choices=["onnx", "openvino"], default=None)
     p.add_argument("--client", choices=["raw", "httpx"], default="raw",
                    help="load generator: raw keep-alive HTTP/1.1 (default, least CPU) or httpx.AsyncClient")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="server run and in-process timing alternated this many times per scenario (median ratio)")
     args = p.parse_args()
 
     from mote.model.resolve import DEFAULT_BASE, resolve_model
@@ -207,18 +228,22 @@ def main() -> None:
     texts = load_texts(1024)
     port = free_port()
     server = start_server(served, port)
+    rows = []
     try:
-        rows = []
         for size in (1, 32):
             n = args.requests if size == 1 else max(10, args.requests // 10)
+            bodies = make_bodies(texts, size, n)
             for clients in (1, 8, 50):
-                rows.append(asyncio.run(scenario(port, texts, clients, size, n, args.client)))
-                print(rows[-1]["clients"], size, rows[-1]["sentences_per_s"], rows[-1]["errors"], flush=True)
+                rounds = []
+                for _ in range(args.rounds):  # the server's rate and in-process encode's, side by side
+                    run = asyncio.run(scenario(port, texts, clients, size, n, args.client))
+                    rounds.append((run, in_process_rate(model, bodies, repeats=1)))
+                rows.append(summarise(rounds))
+                print(clients, size, rows[-1]["sentences_per_s"], rows[-1]["ratios_to_in_process"],
+                      rows[-1]["errors"], flush=True)
     finally:
         server.terminate()
         server.wait(timeout=60)
-    rates = {size: in_process_rate(model, make_bodies(texts, size, args.requests if size == 1 else
-                                                       max(10, args.requests // 10))) for size in (1, 32)}
     for r in rows:
         checked = matched = 0
         for i, vecs in r["_responses"].items():
@@ -229,8 +254,6 @@ def main() -> None:
             checked += 1
             matched += int(cos.min() >= 0.9999)
         r["routing_checked"], r["routing_matched"] = checked, matched
-        r["in_process_sentences_per_s"] = round(rates[r["sentences_per_request"]], 1)
-        r["ratio_to_in_process"] = round(r["sentences_per_s"] / rates[r["sentences_per_request"]], 2)
         del r["_bodies"], r["_responses"]
     result = {"machine": describe(), "served": "export " + args.export if args.export else "PyTorch folder",
               "client": args.client,
@@ -241,14 +264,16 @@ def main() -> None:
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [f"# mote serve under load ({result['served']})", "", machine_line(result["machine"]), "",
              f"{result['model']}. x in-process: sentences/s over in-process encode of the same requests' sentences "
-             "(each task's in one call, batch 32, the server's precision; median of 5 timings), measured in the same "
-             f"run. Load generator: {GENERATORS[args.client]}, on the server's 2 cores.", "",
+             "(each task's in one call, batch 32, the server's precision), timed right after each server run: "
+             f"{args.rounds} rounds per scenario, the median ratio (each round's in brackets) and medians of the rates "
+             f"and latencies. Load generator: {GENERATORS[args.client]}, on the server's 2 cores.", "",
              "| clients | sentences/request | requests | errors | requests/s | sentences/s | p50 ms | p99 ms | "
              "x in-process | in-process/s | routing ok |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['clients']} | {r['sentences_per_request']} | {r['requests']} | {r['errors']} | "
                      f"{r['requests_per_s']} | {r['sentences_per_s']} | {r['p50_ms']} | {r['p99_ms']} | "
-                     f"{r['ratio_to_in_process']} | {r['in_process_sentences_per_s']} | "
+                     f"{r['ratio_to_in_process']} ({', '.join(str(x) for x in r['ratios_to_in_process'])}) | "
+                     f"{r['in_process_sentences_per_s']} | "
                      f"{r['routing_matched']}/{r['routing_checked']} |")
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -119,3 +119,48 @@ def test_an_exported_folder_is_served_like_the_model(moe_dir: Path, tmp_path: Pa
     ref = encode(load(str(moe_dir)), ["a cat on a mat"], task="document")[0]
     got = np.asarray(doc.json()["data"][0]["embedding"])
     assert np.dot(got, ref) / np.linalg.norm(got) / np.linalg.norm(ref) > 0.9999
+
+
+def test_a_dynamic_batch_answers_each_forward_pass_as_it_finishes(moe_dir: Path) -> None:
+    """The requests of a batch's first pass get their vectors while its later passes still run (their clients can
+    send the next request meanwhile: the encoder is not left idle between batches), and a request whose texts
+    fall in several passes gets all of them, in its order, when the last is done."""
+    import time
+
+    from mote.deploy.serve import SUB_BATCH, Backend, Batcher, Metrics
+
+    backend = Backend(moe_dir, precision="fp32")
+    passes: list[float] = []
+    forward = backend.st.forward
+
+    def slow(*args: object, **kwargs: object) -> object:  # a forward pass that takes a while
+        passes.append(time.perf_counter())
+        time.sleep(0.05)
+        return forward(*args, **kwargs)
+
+    backend.st.forward = slow  # type: ignore[method-assign]
+    texts = [f"sentence {i} " + "word " * (i % 9) for i in range(40)]
+    many = [f"a longer text {i} " + "token " * i for i in range(20)]
+
+    async def run() -> tuple[list[tuple[float, np.ndarray]], np.ndarray]:
+        batcher = Batcher(backend, Metrics(), max_batch=64, max_wait_ms=50)
+
+        async def one(text: str, task: str) -> tuple[float, np.ndarray]:
+            emb = await batcher.submit([text], task)
+            return time.perf_counter(), emb
+
+        results = await asyncio.gather(*(one(t, TASKS[i % 5]) for i, t in enumerate(texts)),
+                                       batcher.submit(many, "document"))
+        return list(results[:-1]), results[-1]  # type: ignore[return-value]
+
+    singles, multi = asyncio.run(run())
+    assert len(passes) >= (len(texts) + len(many)) // SUB_BATCH >= 3  # one batch, several passes
+    assert min(t for t, _ in singles) < passes[-1], "every request waited for the batch's last pass"
+    backend.st.forward = forward  # type: ignore[method-assign]
+    st = load(str(moe_dir))
+    for i, (_, emb) in enumerate(singles):
+        ref = encode(st, [texts[i]], task=TASKS[i % 5])[0]
+        assert np.dot(emb[0], ref) / np.linalg.norm(emb[0]) / np.linalg.norm(ref) > 0.9999, i
+    ref = encode(st, many, task="document")
+    cos = (multi * ref).sum(1) / np.linalg.norm(multi, axis=1) / np.linalg.norm(ref, axis=1)
+    assert multi.shape == ref.shape and cos.min() > 0.9999

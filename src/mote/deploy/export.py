@@ -202,7 +202,7 @@ def export(
             "format": format, "quantize": quantize, "graphs": files, "tasks": table, "default_task": default,
             "pooling": mode, "normalize": normalize, "inputs": inputs,
             "max_seq_length": int(st.max_seq_length or st.tokenizer.model_max_length),
-            "dimension": int(st.get_sentence_embedding_dimension() or 0),
+            "dimension": int(st.get_embedding_dimension() or 0),
             "source": str(model), "kind": "dense" if DENSE in files else "mote",
             "size_note": (f"{len(files)} graphs, each with its own copy of the weights (about {len(files)}x the "
                           "dense model's size)") if len(files) > 1 else "one graph",

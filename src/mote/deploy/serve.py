@@ -69,7 +69,7 @@ class Backend:
         self.st = load(str(model))
         self.runtime = resolve(precision, "cpu")  # load() puts the model on the CPU
         self.tokenizer = self.st.tokenizer
-        self.dimension = int(self.st.get_sentence_embedding_dimension() or 0)
+        self.dimension = int(self.st.get_embedding_dimension() or 0)
         moe = mote_of(self.st)
         if moe is not None:
             self.task_names = list(moe.config.tasks.names)
@@ -110,24 +110,23 @@ class Backend:
 
         return {"precision": self.runtime.precision, "torch_threads": torch.get_num_threads()}
 
-    def encode_mixed(self, texts: Sequence[str], tasks: Sequence[str], batch_size: int = SUB_BATCH) -> np.ndarray:
-        """One forward pass per ``batch_size`` inputs of any tasks (rows sorted by length): each text with its
-        task's instruction, routed to its task's expert. Equal to ``encode`` per task (tests/test_serve.py)."""
+    def encode_pass(self, texts: Sequence[str], tasks: Sequence[str]) -> np.ndarray:
+        """One forward pass over ``texts`` (at most ``SUB_BATCH``), each with its task: on a MoTE model that mixes
+        tasks in a pass, each text gets its task's instruction and is routed to its task's expert inside the pass
+        (equal to ``encode`` per task: tests/test_serve.py); otherwise every text must share one task."""
+        if not self.mixes_tasks:
+            if len(set(tasks)) > 1:
+                raise ValueError(f"this backend encodes one task per pass; got {sorted(set(tasks))}")
+            return self.encode(texts, tasks[0])
         import torch
 
-        from mote.deploy.runtime import by_length
         from mote.model.hf import task_instruction
 
         prompts = {t: task_instruction(self.st, t) for t in set(tasks)}
-        inputs = [prompts[t] + x for x, t in zip(texts, tasks, strict=True)]
-
-        def batch(idx: list[int]) -> np.ndarray:
-            features = self.st.preprocess([inputs[i] for i in idx])
-            out = self.st(features, task=[tasks[i] for i in idx])["sentence_embedding"]
-            return np.asarray(out.float().cpu().numpy())
-
+        features = self.st.preprocess([prompts[t] + x for x, t in zip(texts, tasks, strict=True)])
         with torch.inference_mode(), self.runtime.autocast():
-            return by_length(inputs, batch_size, batch)
+            out = self.st(features, task=list(tasks))["sentence_embedding"]
+        return np.asarray(out.float().cpu().numpy())
 
     def count_tokens(self, texts: Sequence[str]) -> int:
         """Tokens of ``texts`` (special tokens included), on a copy of the tokenizer: a fast tokenizer keeps its
@@ -163,7 +162,7 @@ class Metrics:
             ("mote_texts_total", self.texts, "counter", "Texts embedded."),
             ("mote_batches_total", self.batches, "counter", "Dynamic batches run."),
             ("mote_batch_texts_total", self.batch_texts, "counter", "Texts in dynamic batches (sum)."),
-            ("mote_encode_calls_total", self.encode_calls, "counter", "Encode calls (one per task in a batch)."),
+            ("mote_encode_calls_total", self.encode_calls, "counter", "Forward passes (encode calls)."),
             ("mote_request_seconds_total", round(self.request_seconds, 6), "counter", "Time in embedding requests."),
         ):
             lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {value}"]
@@ -210,30 +209,49 @@ class Batcher:
             await self._encode(jobs, loop)
 
     async def _encode(self, jobs: list[_Job], loop: asyncio.AbstractEventLoop) -> None:
-        """One encode call for the whole batch when the backend mixes tasks in a pass, else one per task."""
+        """The batch's texts in forward passes of ``SUB_BATCH`` texts of similar length (longest first; a pass mixes
+        tasks when the backend routes rows inside it, else one task per pass), each request answered as soon as
+        the pass holding its last text is done: its client can send the next request while the later passes run,
+        so the encoder is not left idle between batches (one-sentence requests at 50 clients: 0.77x -> see
+        benchmarks/results/serve_load.md)."""
+        from mote.deploy.runtime import length_batches
+
         with self.metrics.lock:
             self.metrics.batches += 1
             self.metrics.batch_texts += sum(len(j.texts) for j in jobs)
-        calls: list[tuple[list[_Job], Any, Any]]  # (requests, encode function, their task or per-text tasks)
-        if self.backend.mixes_tasks:
-            calls = [(jobs, self.backend.encode_mixed, [j.task for j in jobs for _ in j.texts])]
-        else:
-            by_task: dict[str, list[_Job]] = {}
-            for job in jobs:
-                by_task.setdefault(job.task, []).append(job)
-            calls = [(group, self.backend.encode, task) for task, group in by_task.items()]
-        for group, encode, tasks in calls:
+        groups: dict[str | None, list[_Job]] = {}
+        for job in jobs:
+            groups.setdefault(None if self.backend.mixes_tasks else job.task, []).append(job)
+        for group in groups.values():
             texts = [t for j in group for t in j.texts]
-            try:
-                emb = await loop.run_in_executor(self._pool, encode, texts, tasks)
-            except Exception as e:  # these requests fail; the server keeps serving
-                for j in group:
-                    if not j.future.done():
-                        j.future.set_exception(e)
-                continue
-            with self.metrics.lock:
-                self.metrics.encode_calls += 1
-            _deliver(group, emb)
+            tasks = [j.task for j in group for _ in j.texts]
+            owner = [k for k, j in enumerate(group) for _ in j.texts]
+            start = [0]
+            for j in group:
+                start.append(start[-1] + len(j.texts))
+            rows: list[np.ndarray | None] = [None] * len(group)
+            left = [len(j.texts) for j in group]
+            for idx in length_batches(texts, SUB_BATCH):
+                if all(group[owner[i]].future.done() for i in idx):  # their requests failed in an earlier pass
+                    continue
+                try:
+                    emb = await loop.run_in_executor(self._pool, self.backend.encode_pass, [texts[i] for i in idx],
+                                                     [tasks[i] for i in idx])
+                except Exception as e:  # these requests fail; the server keeps serving
+                    for i in idx:
+                        if not group[owner[i]].future.done():
+                            group[owner[i]].future.set_exception(e)
+                    continue
+                with self.metrics.lock:
+                    self.metrics.encode_calls += 1
+                for row, i in zip(emb, idx, strict=True):
+                    k = owner[i]
+                    if rows[k] is None:
+                        rows[k] = np.empty((len(group[k].texts), emb.shape[1]), dtype=np.float32)
+                    rows[k][i - start[k]] = row  # type: ignore[index]
+                    left[k] -= 1
+                    if left[k] == 0 and not group[k].future.done():
+                        group[k].future.set_result(rows[k])  # type: ignore[arg-type]
 
 
 class EmbeddingRequest(BaseModel):
@@ -247,14 +265,6 @@ class EmbeddingRequest(BaseModel):
     dimensions: int | None = None
     task: str | None = None
     input_type: str | None = None
-
-
-def _deliver(jobs: list[_Job], emb: np.ndarray) -> None:
-    start = 0
-    for j in jobs:
-        if not j.future.done():
-            j.future.set_result(emb[start:start + len(j.texts)])
-        start += len(j.texts)
 
 
 class _KeyFirst:

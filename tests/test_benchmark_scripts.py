@@ -1,4 +1,6 @@
-"""benchmarks/export_speed.py's verdict (mote's fastest export over the fastest plain runtime) on hand-made rows."""
+"""The summaries of the benchmark scripts on hand-made measurements: export_speed.py's verdict (mote's fastest
+export over the fastest plain runtime) and serve_load.py's rounds (the ratio of each server run to the in-process
+rate timed right after it)."""
 
 from __future__ import annotations
 
@@ -6,12 +8,20 @@ import importlib.util
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "export_speed.py"
-sys.path.insert(0, str(SCRIPT.parent))
-spec = importlib.util.spec_from_file_location("export_speed", SCRIPT)
-assert spec and spec.loader
-bench = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bench)
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+
+def _module(name: str) -> object:
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+bench: object = _module("export_speed")
+serve_load: object = _module("serve_load")
 
 
 def _row(texts_per_s: float, mean_cosine: float) -> dict:
@@ -44,3 +54,18 @@ def test_the_markdown_states_the_ratio_and_the_bar() -> None:
     bench.machine_line = lambda machine: "machine"
     text = bench.to_markdown(result)
     assert "**0.83x**" in text and "AVX2-only" in text
+
+
+def test_serve_load_takes_the_median_of_the_ratios_of_each_round() -> None:
+    def run(rate: float, errors: int = 0) -> dict:
+        return {"clients": 50, "sentences_per_request": 1, "requests": 400, "requests_per_s": rate,
+                "sentences_per_s": rate, "p50_ms": 1000 / rate, "p99_ms": 2000 / rate, "errors": errors,
+                "error_kinds": {"HTTP 500": errors} if errors else {}, "_bodies": {}, "_responses": {}}
+
+    # the machine slows in round 2: the server alone would look 25 % slower, its ratio does not move much
+    rounds = [(run(120.0), 150.0), (run(90.0), 100.0), (run(130.0, errors=1), 160.0)]
+    row = serve_load.summarise(rounds)  # type: ignore[attr-defined]
+    assert row["ratios_to_in_process"] == [0.8, 0.9, 0.81]  # 120/150, 90/100, 130/160
+    assert row["ratio_to_in_process"] == 0.81 and row["sentences_per_s"] == 120.0
+    assert row["in_process_sentences_per_s"] == 150.0 and row["errors"] == 1 and row["rounds"] == 3
+    assert row["error_kinds"] == {"HTTP 500": 1}
