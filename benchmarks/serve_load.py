@@ -267,7 +267,8 @@ def main() -> None:
              "(each task's in one call, batch 32, the server's precision), timed right after each server run: "
              f"{args.rounds} rounds per scenario, the median ratio (each round's in brackets) and medians of the rates "
              f"and latencies. Load generator: {GENERATORS[args.client]}, on the server's 2 cores.", "",
-             "| clients | sentences/request | requests | errors | requests/s | sentences/s | p50 ms | p99 ms | "
+             "| clients | sentences/request | requests per round | errors (all rounds) | requests/s | sentences/s | "
+             "p50 ms | p99 ms | "
              "x in-process | in-process/s | routing ok |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['clients']} | {r['sentences_per_request']} | {r['requests']} | {r['errors']} | "

@@ -8,16 +8,21 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
 
 
 def _module(name: str) -> object:
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    sys.path.insert(0, str(BENCHMARKS))  # the scripts import their helpers (_machine, encode_speed) by name
+    try:
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCHMARKS))
 
 
 bench: object = _module("export_speed")
@@ -46,12 +51,12 @@ def test_no_verdict_without_a_faithful_path_on_both_sides() -> None:
     assert bench.verdict({"export onnx fp32": _row(200.0, 1.0), "plain onnxruntime int8": _row(450.0, 0.9)}) == {}
 
 
-def test_the_markdown_states_the_ratio_and_the_bar() -> None:
+def test_the_markdown_states_the_ratio_and_the_bar(monkeypatch: pytest.MonkeyPatch) -> None:
     result = {"machine": {}, "model": "m", "n_texts": 8, "batch_size": 4, "repeats": 1,
               "rows": {"export onnx fp32": _row(200.0, 1.0) | {"speedup_vs_st_fp32": 2.0, "min_cosine": 1.0,
                                                                   "stsb_spearman": None}},
               "mote_vs_plain": {"best_export": "export onnx fp32", "best_plain": "plain openvino", "ratio": 0.83}}
-    bench.machine_line = lambda machine: "machine"
+    monkeypatch.setattr(bench, "machine_line", lambda machine: "machine")
     text = bench.to_markdown(result)
     assert "**0.83x**" in text and "AVX2-only" in text
 

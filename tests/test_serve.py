@@ -49,7 +49,7 @@ def test_fifty_concurrent_mixed_task_requests_are_routed_right_and_batched(moe_d
         ref = encode(st, [texts[i]], task=TASKS[i % 5])[0]
         assert np.dot(got, ref) / np.linalg.norm(got) / np.linalg.norm(ref) > 0.9999, (i, TASKS[i % 5])
     metrics = app.state.metrics  # type: ignore[attr-defined]
-    assert metrics.batches < 50 and metrics.encode_calls < 50  # requests shared batches and encode calls
+    assert metrics.batches < 50 and metrics.forward_passes < 50  # requests shared batches and forward passes
 
 
 def test_openai_shapes_base64_input_type_and_errors(moe_dir: Path) -> None:
@@ -139,11 +139,12 @@ def test_a_dynamic_batch_answers_each_forward_pass_as_it_finishes(moe_dir: Path)
         return forward(*args, **kwargs)
 
     backend.st.forward = slow  # type: ignore[method-assign]
+    metrics = Metrics()
     texts = [f"sentence {i} " + "word " * (i % 9) for i in range(40)]
     many = [f"a longer text {i} " + "token " * i for i in range(20)]
 
     async def run() -> tuple[list[tuple[float, np.ndarray]], np.ndarray]:
-        batcher = Batcher(backend, Metrics(), max_batch=64, max_wait_ms=50)
+        batcher = Batcher(backend, metrics, max_batch=64, max_wait_ms=50)
 
         async def one(text: str, task: str) -> tuple[float, np.ndarray]:
             emb = await batcher.submit([text], task)
@@ -154,7 +155,7 @@ def test_a_dynamic_batch_answers_each_forward_pass_as_it_finishes(moe_dir: Path)
         return list(results[:-1]), results[-1]  # type: ignore[return-value]
 
     singles, multi = asyncio.run(run())
-    assert len(passes) >= (len(texts) + len(many)) // SUB_BATCH >= 3  # one batch, several passes
+    assert metrics.batches == 1 and len(passes) >= (len(texts) + len(many)) // SUB_BATCH >= 3  # one batch, passes
     assert min(t for t, _ in singles) < passes[-1], "every request waited for the batch's last pass"
     backend.st.forward = forward  # type: ignore[method-assign]
     st = load(str(moe_dir))
@@ -164,3 +165,52 @@ def test_a_dynamic_batch_answers_each_forward_pass_as_it_finishes(moe_dir: Path)
     ref = encode(st, many, task="document")
     cos = (multi * ref).sum(1) / np.linalg.norm(multi, axis=1) / np.linalg.norm(ref, axis=1)
     assert multi.shape == ref.shape and cos.min() > 0.9999
+
+
+class _FakeBackend:
+    """Rows that say which text they are (its number), a pass that raises on "boom" and one that returns a row
+    too few on "short": what a backend bug looks like to the batcher."""
+
+    def __init__(self, mixes_tasks: bool) -> None:
+        self.mixes_tasks = mixes_tasks
+        self.passes: list[list[str]] = []
+
+    def prompt(self, task: str) -> str:
+        return ""
+
+    def encode_pass(self, texts: list[str], tasks: list[str]) -> np.ndarray:
+        self.passes.append(list(tasks))
+        if "boom" in texts:
+            raise RuntimeError("boom")
+        rows = np.array([[float(t.split()[-1]) if t[-1].isdigit() else -1.0] for t in texts], dtype=np.float32)
+        return rows[:-1] if "short" in texts else rows
+
+
+@pytest.mark.parametrize("mixes_tasks", [True, False])
+def test_a_pass_that_fails_fails_only_its_requests_and_the_batcher_goes_on(mixes_tasks: bool) -> None:
+    from mote.deploy.serve import Batcher, Metrics
+
+    backend = _FakeBackend(mixes_tasks)
+
+    async def run() -> list[object]:
+        batcher = Batcher(backend, Metrics(), max_batch=256, max_wait_ms=50)  # type: ignore[arg-type]
+        jobs = [batcher.submit([f"text {i}"], TASKS[i % 2]) for i in range(30)]
+        jobs.append(batcher.submit(["x" * 40 + " 5", "boom"], "query"))  # its texts in the first and a failing pass
+        jobs.append(batcher.submit([], "query"))
+        results = await asyncio.wait_for(asyncio.gather(*jobs, return_exceptions=True), 10)
+        short = await asyncio.wait_for(asyncio.gather(batcher.submit(["short", "text 7"], "query"),
+                                                      return_exceptions=True), 10)
+        after = await asyncio.wait_for(batcher.submit(["text 99"], "query"), 10)  # the batcher still serves
+        return [*results, *short, after]
+
+    results = asyncio.run(run())
+    assert isinstance(results[30], RuntimeError)  # the request with the failing text
+    failed = [i for i in range(30) if isinstance(results[i], Exception)]
+    assert len(failed) < 30  # only those that shared its pass
+    for i in set(range(30)) - set(failed):
+        assert results[i].tolist() == [[float(i)]], i  # type: ignore[union-attr]
+    assert np.asarray(results[31]).shape[0] == 0  # no texts, no wait
+    assert isinstance(results[32], Exception)  # a pass that gave a row too few: a failed request, not a hang
+    assert results[33].tolist() == [[99.0]]  # type: ignore[union-attr]
+    if not mixes_tasks:
+        assert all(len(set(p)) == 1 for p in backend.passes)  # one task per pass

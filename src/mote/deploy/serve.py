@@ -2,11 +2,11 @@
 
 ``POST /v1/embeddings`` takes OpenAI's body (``input`` a string or a list, ``model``, ``encoding_format``
 float|base64, ``dimensions``) plus ``task`` (or ``input_type`` query|document as an alias). Requests that arrive
-together are batched (:class:`Batcher`): inputs of one task share one encode call (one expert route), up to
-``max_batch`` texts or ``max_wait_ms`` after the first. ``GET /health``, ``GET /v1/models`` and Prometheus
-``GET /metrics``; an optional API key (``Authorization: Bearer KEY``); limits per request on inputs, characters
-and tokens (413, or 422 for an empty or malformed body). The server runs PyTorch model folders and
-``mote export`` folders alike.
+together are batched (:class:`Batcher`), up to ``max_batch`` texts or ``max_wait_ms`` after the first, and
+encoded in forward passes of ``SUB_BATCH`` texts (on a MoTE model a pass mixes tasks, each row routed to its
+expert). ``GET /health``, ``GET /v1/models`` and Prometheus ``GET /metrics``; an optional API key
+(``Authorization: Bearer KEY``); limits per request on inputs, characters and tokens (413, or 422 for an empty
+or malformed body). The server runs PyTorch model folders and ``mote export`` folders alike.
 
 FastAPI + uvicorn: the standard async stack in Python serving (the OpenAI-compatible servers users know are
 built on it), pydantic validation shared with the rest of mote, and uvicorn's graceful shutdown, which stops
@@ -51,13 +51,13 @@ class Backend:
             from mote.deploy.runtime import ExportedModel
 
             # a server's calls are small (a lone request is one text): OpenVINO's latency hint, one request on all
-            # cores, encoded 1.5x the single-text calls of the throughput hint (benchmarks/results/export_speed.md)
+            # cores, encoded 1.1-1.5x the single-text calls of the throughput hint (benchmarks/results/export_speed.md)
             self.exported: Any = ExportedModel(self.path, precision=precision, hint="latency")
             self.tokenizer = self.exported.tokenizer
             self.task_names: list[str] = self.exported.task_names
             self.default_task: str | None = self.exported.default_task
             self.dimension = int(self.exported.meta["dimension"])
-            self.mixes_tasks = False  # one graph per task: one call per task of a batch
+            self.mixes_tasks = False  # one graph per task: a pass holds one task
             self.kind = "export"
             return
         from mote.deploy.export import DENSE
@@ -110,6 +110,15 @@ class Backend:
 
         return {"precision": self.runtime.precision, "torch_threads": torch.get_num_threads()}
 
+    def prompt(self, task: str) -> str:
+        """The instruction a pass puts before ``task``'s texts (what their length is sorted by); "" where the
+        backend adds it inside ``encode``."""
+        if not self.mixes_tasks:
+            return ""
+        from mote.model.hf import task_instruction
+
+        return task_instruction(self.st, task)
+
     def encode_pass(self, texts: Sequence[str], tasks: Sequence[str]) -> np.ndarray:
         """One forward pass over ``texts`` (at most ``SUB_BATCH``), each with its task: on a MoTE model that mixes
         tasks in a pass, each text gets its task's instruction and is routed to its task's expert inside the pass
@@ -120,9 +129,7 @@ class Backend:
             return self.encode(texts, tasks[0])
         import torch
 
-        from mote.model.hf import task_instruction
-
-        prompts = {t: task_instruction(self.st, t) for t in set(tasks)}
+        prompts = {t: self.prompt(t) for t in set(tasks)}
         features = self.st.preprocess([prompts[t] + x for x, t in zip(texts, tasks, strict=True)])
         with torch.inference_mode(), self.runtime.autocast():
             out = self.st(features, task=list(tasks))["sentence_embedding"]
@@ -150,7 +157,7 @@ class Metrics:
     texts: int = 0
     batches: int = 0
     batch_texts: int = 0
-    encode_calls: int = 0
+    forward_passes: int = 0
     request_seconds: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -162,7 +169,7 @@ class Metrics:
             ("mote_texts_total", self.texts, "counter", "Texts embedded."),
             ("mote_batches_total", self.batches, "counter", "Dynamic batches run."),
             ("mote_batch_texts_total", self.batch_texts, "counter", "Texts in dynamic batches (sum)."),
-            ("mote_encode_calls_total", self.encode_calls, "counter", "Forward passes (encode calls)."),
+            ("mote_forward_passes_total", self.forward_passes, "counter", "Forward passes (up to 16 texts each)."),
             ("mote_request_seconds_total", round(self.request_seconds, 6), "counter", "Time in embedding requests."),
         ):
             lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {value}"]
@@ -171,8 +178,8 @@ class Metrics:
 
 class Batcher:
     """Collects concurrent requests into batches: at most ``max_batch`` texts, closed ``max_wait_ms`` after its
-    first request; each task's inputs of a batch are encoded in one call (one expert route), in one worker
-    thread (the model's own threads parallelise inside a call)."""
+    first request; a batch is encoded in forward passes of ``SUB_BATCH`` texts in one worker thread (the model's
+    own threads parallelise inside a pass), each request answered when its last pass is done (``_encode``)."""
 
     def __init__(self, backend: Backend, metrics: Metrics, max_batch: int = 64, max_wait_ms: float = 5.0) -> None:
         self.backend, self.metrics = backend, metrics
@@ -182,6 +189,8 @@ class Batcher:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mote-encode")
 
     async def submit(self, texts: list[str], task: str) -> np.ndarray:
+        if not texts:  # nothing to encode: no batch to wait for
+            return np.zeros((0, getattr(self.backend, "dimension", 0)), dtype=np.float32)
         if self._queue is None or self._worker is None or self._worker.done():
             self._queue = asyncio.Queue()
             self._worker = asyncio.get_running_loop().create_task(self._run())
@@ -209,49 +218,60 @@ class Batcher:
             await self._encode(jobs, loop)
 
     async def _encode(self, jobs: list[_Job], loop: asyncio.AbstractEventLoop) -> None:
-        """The batch's texts in forward passes of ``SUB_BATCH`` texts of similar length (longest first; a pass mixes
-        tasks when the backend routes rows inside it, else one task per pass), each request answered as soon as
-        the pass holding its last text is done: its client can send the next request while the later passes run,
-        so the encoder is not left idle between batches (one-sentence requests at 50 clients: 0.77x -> see
-        benchmarks/results/serve_load.md)."""
-        from mote.deploy.runtime import length_batches
-
+        """The batch's texts in forward passes of ``SUB_BATCH`` texts of similar length (longest first, instruction
+        included; a pass mixes tasks when the backend routes rows inside it, else one task per pass), each request
+        answered as soon as the pass holding its last text is done: its client can send the next request while
+        the later passes run. A pass that raises, or returns the wrong rows, fails the requests with a text in it
+        (HTTP 500); anything else going wrong fails the batch's unanswered requests: none is left waiting."""
         with self.metrics.lock:
             self.metrics.batches += 1
             self.metrics.batch_texts += sum(len(j.texts) for j in jobs)
         groups: dict[str | None, list[_Job]] = {}
         for job in jobs:
             groups.setdefault(None if self.backend.mixes_tasks else job.task, []).append(job)
-        for group in groups.values():
-            texts = [t for j in group for t in j.texts]
-            tasks = [j.task for j in group for _ in j.texts]
-            owner = [k for k, j in enumerate(group) for _ in j.texts]
-            start = [0]
-            for j in group:
-                start.append(start[-1] + len(j.texts))
-            rows: list[np.ndarray | None] = [None] * len(group)
-            left = [len(j.texts) for j in group]
-            for idx in length_batches(texts, SUB_BATCH):
-                if all(group[owner[i]].future.done() for i in idx):  # their requests failed in an earlier pass
-                    continue
-                try:
-                    emb = await loop.run_in_executor(self._pool, self.backend.encode_pass, [texts[i] for i in idx],
-                                                     [tasks[i] for i in idx])
-                except Exception as e:  # these requests fail; the server keeps serving
-                    for i in idx:
-                        if not group[owner[i]].future.done():
-                            group[owner[i]].future.set_exception(e)
-                    continue
-                with self.metrics.lock:
-                    self.metrics.encode_calls += 1
-                for row, i in zip(emb, idx, strict=True):
-                    k = owner[i]
-                    if rows[k] is None:
-                        rows[k] = np.empty((len(group[k].texts), emb.shape[1]), dtype=np.float32)
-                    rows[k][i - start[k]] = row  # type: ignore[index]
-                    left[k] -= 1
-                    if left[k] == 0 and not group[k].future.done():
-                        group[k].future.set_result(rows[k])  # type: ignore[arg-type]
+        try:
+            for group in groups.values():
+                await self._encode_group(group, loop)
+        except BaseException as e:
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(e if isinstance(e, Exception) else RuntimeError("encoding stopped"))
+            if not isinstance(e, Exception):
+                raise
+
+    async def _encode_group(self, group: list[_Job], loop: asyncio.AbstractEventLoop) -> None:
+        from mote.deploy.runtime import length_batches
+
+        texts = [t for j in group for t in j.texts]
+        tasks = [j.task for j in group for _ in j.texts]
+        owner = [k for k, j in enumerate(group) for _ in j.texts]  # the request of each text
+        first = np.cumsum([0] + [len(j.texts) for j in group])  # each request's first text
+        rows: list[np.ndarray | None] = [None] * len(group)
+        left = [len(j.texts) for j in group]
+        prompted = [self.backend.prompt(t) + x for x, t in zip(texts, tasks, strict=True)]
+        for idx in length_batches(prompted, SUB_BATCH):
+            if all(group[owner[i]].future.done() for i in idx):  # failed in an earlier pass, or cancelled
+                continue
+            try:
+                emb = await loop.run_in_executor(self._pool, self.backend.encode_pass, [texts[i] for i in idx],
+                                                 [tasks[i] for i in idx])
+                if len(emb) != len(idx):
+                    raise RuntimeError(f"the encoder returned {len(emb)} rows for {len(idx)} texts")
+            except Exception as e:  # these requests fail; the server keeps serving
+                for i in idx:
+                    if not group[owner[i]].future.done():
+                        group[owner[i]].future.set_exception(e)
+                continue
+            with self.metrics.lock:
+                self.metrics.forward_passes += 1
+            for row, i in zip(emb, idx, strict=True):
+                k = owner[i]
+                if rows[k] is None:
+                    rows[k] = np.empty((len(group[k].texts), len(row)), dtype=np.float32)
+                rows[k][i - first[k]] = row  # type: ignore[index]
+                left[k] -= 1
+                if left[k] == 0 and not group[k].future.done():
+                    group[k].future.set_result(rows[k])  # type: ignore[arg-type]
 
 
 class EmbeddingRequest(BaseModel):
