@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -20,6 +24,20 @@ from mote.model.resolve import DEFAULT_BASE, packaged_model_dir
 SHARED_DATA = Path(os.environ.get("MOTE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 TINY_ARCHS = ("bert", "roberta", "xlm-roberta", "mpnet", "modernbert")
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_benchmark(name: str) -> Any:
+    """benchmarks/NAME.py as a module (the scripts are not a package; they import their siblings by name)."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        assert spec and spec.loader
+        module: ModuleType = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCHMARKS))
 
 
 def tokenizer_dir() -> Path:

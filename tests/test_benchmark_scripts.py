@@ -4,29 +4,12 @@ rate timed right after it)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from conftest import load_benchmark
 
-
-def _module(name: str) -> object:
-    sys.path.insert(0, str(BENCHMARKS))  # the scripts import their helpers (_machine, encode_speed) by name
-    try:
-        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-
-
-bench: object = _module("export_speed")
-serve_load: object = _module("serve_load")
+bench = load_benchmark("export_speed")
+serve_load = load_benchmark("serve_load")
 
 
 def _row(texts_per_s: float, mean_cosine: float) -> dict:
@@ -69,7 +52,7 @@ def test_serve_load_takes_the_median_of_the_ratios_of_each_round() -> None:
 
     # the machine slows in round 2: the server alone would look 25 % slower, its ratio does not move much
     rounds = [(run(120.0), 150.0), (run(90.0), 100.0), (run(130.0, errors=1), 160.0)]
-    row = serve_load.summarise(rounds)  # type: ignore[attr-defined]
+    row = serve_load.summarise(rounds)
     assert row["ratios_to_in_process"] == [0.8, 0.9, 0.81]  # 120/150, 90/100, 130/160
     assert row["ratio_to_in_process"] == 0.81 and row["sentences_per_s"] == 120.0
     assert row["in_process_sentences_per_s"] == 150.0 and row["errors"] == 1 and row["rounds"] == 3

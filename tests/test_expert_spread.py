@@ -3,30 +3,19 @@ experts moved by hand equals a naive computation over the state dict."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from conftest import load_benchmark
 from mote.model.sentence import mote_model, save, upcycle
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
 def expert_spread():
-    sys.path.insert(0, str(BENCH))  # the script imports its sibling _machine
-    try:
-        spec = importlib.util.spec_from_file_location("expert_spread", BENCH / "expert_spread.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path.remove(str(BENCH))
+    return load_benchmark("expert_spread")
 
 
 def test_upcycled_experts_have_not_moved(expert_spread, tiny_st_dir: Path, tmp_path: Path) -> None:

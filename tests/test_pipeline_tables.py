@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+from conftest import load_benchmark
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "pipeline_tables.py"
-spec = importlib.util.spec_from_file_location("pipeline_tables", SCRIPT)
-assert spec and spec.loader
-tables = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(tables)
+tables = load_benchmark("pipeline_tables")
 
 
 def _iv(against: str, delta: float, low: float, high: float) -> dict:
