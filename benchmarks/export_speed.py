@@ -94,44 +94,41 @@ def plain_paths(model_dir: Path, work: Path, max_length: int, batch_size: int = 
         ov_model = ov.convert_model(hf, example_input=dict(sample))
     compiled = ov.Core().compile_model(ov_model, "CPU")
 
-    def pooled(batch: list[str], run: Any) -> np.ndarray:
-        # batches of similar length, as sentence-transformers' own encode does (unsorted batches of sentences and
-        # abstracts pad every sentence to an abstract's length: 2.8x slower for ONNX Runtime fp32 here)
+    def batches(batch: list[str]) -> Any:
+        """(indices, feed, mask) per batch of similar length, as sentence-transformers' own encode does (unsorted
+        batches of sentences and abstracts pad every sentence to an abstract's length: 2.8x slower for ONNX
+        Runtime fp32 here)."""
         order = sorted(range(len(batch)), key=lambda i: -len(batch[i]))
-        out = np.empty((len(batch), hf.config.hidden_size), dtype=np.float32)
         for s in range(0, len(order), batch_size):
             idx = order[s:s + batch_size]
             enc = tok([batch[i] for i in idx], padding=True, truncation=True, max_length=max_length,
                       return_tensors="np")
-            hidden = run({k: enc[k].astype(np.int64) for k in names})
-            mask = enc["attention_mask"][..., None].astype(np.float32)
-            emb = (hidden * mask).sum(1) / np.clip(mask.sum(1), 1e-9, None)
-            out[idx] = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+            yield idx, {k: enc[k].astype(np.int64) for k in names}, enc["attention_mask"][..., None].astype(np.float32)
+
+    def mean_pooled(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        emb = (hidden * mask).sum(1) / np.clip(mask.sum(1), 1e-9, None)
+        return np.asarray(emb / np.linalg.norm(emb, axis=1, keepdims=True))
+
+    def pooled(batch: list[str], run: Any) -> np.ndarray:
+        out = np.empty((len(batch), hf.config.hidden_size), dtype=np.float32)
+        for idx, feed, mask in batches(batch):
+            out[idx] = mean_pooled(run(feed), mask)
         return out
 
-    throughput = ov.Core().compile_model(ov_model, "CPU",
-                                         {"PERFORMANCE_HINT": "THROUGHPUT"})
+    throughput = ov.Core().compile_model(ov_model, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT"})
 
     def pooled_async(batch: list[str]) -> np.ndarray:
         """OpenVINO's throughput recipe: the throughput hint and an ``AsyncInferQueue`` of its optimal size, each
         batch pooled in its request's callback."""
-        order = sorted(range(len(batch)), key=lambda i: -len(batch[i]))
         out = np.empty((len(batch), hf.config.hidden_size), dtype=np.float32)
 
         def done(request: Any, job: tuple[list[int], np.ndarray]) -> None:
-            idx, mask = job
-            hidden = request.get_output_tensor(0).data
-            emb = (hidden * mask).sum(1) / np.clip(mask.sum(1), 1e-9, None)
-            out[idx] = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+            out[job[0]] = mean_pooled(request.get_output_tensor(0).data, job[1])
 
         queue = ov.AsyncInferQueue(throughput)
         queue.set_callback(done)
-        for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
-            enc = tok([batch[i] for i in idx], padding=True, truncation=True, max_length=max_length,
-                      return_tensors="np")
-            queue.start_async({k: enc[k].astype(np.int64) for k in names},
-                              (idx, enc["attention_mask"][..., None].astype(np.float32)))
+        for idx, feed, mask in batches(batch):
+            queue.start_async(feed, (idx, mask))
         queue.wait_all()
         return out
 

@@ -160,10 +160,10 @@ async def scenario(port: int, texts: list[str], clients: int, size: int, n_reque
             "error_kinds": dict(kinds), "_bodies": {i: bodies[i] for i in responses}, "_responses": responses}
 
 
-def in_process_rate(model: Any, bodies: list[dict[str, Any]], repeats: int = 5) -> float:
+def in_process_rate(model: Any, bodies: list[dict[str, Any]]) -> float:
     """Sentences/s of in-process encode of the same requests' sentences at the precision the server resolves
-    (``auto``): each task's sentences in one call, batch 32 (what the server could at best do); the median of
-    ``repeats`` timings. ``main`` times it once right after each server run of the scenario (``summarise``)."""
+    (``auto``): each task's sentences in one call, batch 32 (what the server could at best do). One timing:
+    ``main`` takes it right after each server run of the scenario (``summarise``)."""
     import torch
 
     from mote.model.sentence import encode
@@ -176,13 +176,10 @@ def in_process_rate(model: Any, bodies: list[dict[str, Any]], repeats: int = 5) 
     with torch.inference_mode(), rt.autocast():
         for t, g in groups.items():  # warm-up
             encode(model, g[:8], task=t)
-        rates = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            for t, g in groups.items():
-                encode(model, g, task=t, batch_size=32)
-            rates.append(sum(len(g) for g in groups.values()) / (time.perf_counter() - start))
-        return statistics.median(rates)
+        start = time.perf_counter()
+        for t, g in groups.items():
+            encode(model, g, task=t, batch_size=32)
+        return sum(len(g) for g in groups.values()) / (time.perf_counter() - start)
 
 
 def summarise(rounds: list[tuple[dict[str, Any], float]]) -> dict[str, Any]:
@@ -237,7 +234,7 @@ def main() -> None:
                 rounds = []
                 for _ in range(args.rounds):  # the server's rate and in-process encode's, side by side
                     run = asyncio.run(scenario(port, texts, clients, size, n, args.client))
-                    rounds.append((run, in_process_rate(model, bodies, repeats=1)))
+                    rounds.append((run, in_process_rate(model, bodies)))
                 rows.append(summarise(rounds))
                 print(clients, size, rows[-1]["sentences_per_s"], rows[-1]["ratios_to_in_process"],
                       rows[-1]["errors"], flush=True)

@@ -16,14 +16,13 @@ from typing import Any
 
 from mote.evaluate.bootstrap import Bootstrap
 from mote.evaluate.items import read_records
-from mote.pipeline.variants import all_variants
+from mote.pipeline.variants import trained
 
 ALL = "all tasks"
 DOMAINS = (ALL, "in-domain", "unseen")
 # the dense trained variants a user could pick instead of MoTE or a merge: the rival is the best of them
 # (derived from the matrix, like the targets' MoTE variants: a joint variant added there is a rival)
-DENSE_RIVALS = tuple(v.name for v in all_variants().values()
-                     if v.kind == "train" and v.train.get("model", {}).get("mode") == "joint")
+DENSE_RIVALS = trained("joint")
 
 
 def best_dense(means: Mapping[str, Mapping[str, float]], domain: str) -> str | None:

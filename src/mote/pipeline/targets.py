@@ -15,11 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from mote.pipeline.intervals import best_dense
-from mote.pipeline.variants import all_variants
+from mote.pipeline.variants import trained
 
 # every trained MoTE variant of the matrix (a variant added there is held to the target with no edit here)
-MOTE_VARIANTS = tuple(v.name for v in all_variants().values()
-                      if v.kind == "train" and v.train.get("model", {}).get("mode") == "mote")
+MOTE_VARIANTS = trained("mote")
 SP_VARIANTS = ("separate-sp", "separate-sp-layer", "mote-sp", "mote-sp-layer")
 MARGIN = 1.0
 KEEP = 0.7

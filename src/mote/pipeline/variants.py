@@ -53,6 +53,11 @@ class Variant:
     def evaluated(self) -> bool:
         return self.kind != "separate"
 
+    @property
+    def mode(self) -> str | None:
+        """The training mode of a trained variant (joint, mote, separate); None for the base and derived ones."""
+        return self.train.get("model", {}).get("mode") if self.kind == "train" else None
+
 
 INSTRUCTED = {"model": {"mode": "joint", "instructions": True}}
 
@@ -141,6 +146,11 @@ DEFAULT_PARAMETERS: dict[str, dict[str, Any]] = {
     # raw, the task with the largest loss decided the merge (measured: SP fell 0.7-1.2 below joint training).
     "self_positioning": {"steps": 100, "batch_size": 32, "lr": 0.05, "normalize": True},
 }
+
+
+def trained(mode: str) -> tuple[str, ...]:
+    """The matrix's trained variants of one mode, in matrix order (a variant added there is included)."""
+    return tuple(v.name for v in all_variants().values() if v.mode == mode)
 
 
 def all_variants() -> dict[str, Variant]:
