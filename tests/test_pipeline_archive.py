@@ -110,3 +110,43 @@ def test_paths_into_the_job_folder_travel_relative_and_records_round_trip(tmp_pa
     assert restored["models"] == {"query": str(moved / "train" / "separate" / "query" / "final")}
     assert restored["elsewhere"] == "/opt/x" and restored["restored_from_archive"] is True
     assert json.loads((moved / "eval" / "items" / "STSBenchmark.json").read_text()) == record
+
+
+@pytest.mark.shared_data
+def test_a_job_records_its_machine_and_a_job_derived_from_a_differing_rebuild_says_so(
+    tiny_st_dir: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    from mote.evaluate.summary import machine_info
+
+    cfg = _cfg(tiny_st_dir, shared_data, tmp_path, ["base", "mote"])
+    run_pipeline(cfg, say=lambda m: None)
+    here = machine_info()
+    (entry_file,) = (tmp_path / "archive" / "mote").glob("seed42-*.json.gz")
+    entry = json.loads(gzip.decompress(entry_file.read_bytes()))
+    assert entry["result"]["machine"] == {"cpu": here["cpu"], "cpu_kind": here["cpu_kind"]}
+    # the archive's model was made elsewhere: its digest is not the one a rebuild here gives
+    entry["result"]["model_digest"] = "0" * 16
+    entry_file.write_bytes(gzip.compress(json.dumps(entry).encode()))
+    shutil.rmtree(tmp_path / "out")
+    run_pipeline(_cfg(tiny_st_dir, shared_data, tmp_path, ["base", "mote", "mote-ea"]), say=lambda m: None)
+    runs = {r["variant"]: r for r in json.loads((tmp_path / "out" / "report.json").read_text())["runs"]}
+    assert runs["mote-ea"]["source_rebuilt"] is True and "source_rebuilt" not in runs["mote"]
+    report = (tmp_path / "out" / "REPORT.md").read_text()
+    assert "mote-ea (seed 42)" in report and "rebuilt" in report
+
+
+def test_the_report_names_the_machines_the_jobs_ran_on_and_the_derived_jobs_of_rebuilt_sources() -> None:
+    from mote.pipeline.report import provenance_lines
+
+    amd = {"cpu": "AMD EPYC 9R14", "cpu_kind": "avx512_bf16"}
+    intel = {"cpu": "Intel(R) Xeon(R) Processor", "cpu_kind": "amx_bf16"}
+    results = [{"variant": "mote", "seed": 42, "machine": amd}, {"variant": "mote", "seed": 43, "machine": amd},
+               {"variant": "mote-ea", "seed": 43, "machine": intel, "source_rebuilt": True},
+               {"variant": "joint-instr", "seed": 42}]
+    text = "\n".join(provenance_lines(results))
+    assert "AMD EPYC 9R14 (avx512_bf16): 2 jobs" in text
+    assert "Intel(R) Xeon(R) Processor (amx_bf16): 1 job" in text
+    assert "not recorded: 1 job" in text
+    assert "mote-ea (seed 43)" in text and "mote (seed" not in text.split("rebuilt", 1)[1]
+    assert provenance_lines([{"variant": "mote", "seed": 42, "machine": amd}]) == [
+        "- Jobs ran on AMD EPYC 9R14 (avx512_bf16): 1 job."]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -204,8 +205,32 @@ def setup_lines(config: Any, results: Sequence[dict[str, Any]]) -> list[str]:
         f"{m['platform']}; Python {m['python']}, "
         f"torch {m['torch']}, transformers {m['transformers']}, sentence-transformers "
         f"{m['sentence_transformers']}, mteb {m['mteb']}.",
+        *provenance_lines(results),
         "",
     ]
+    return lines
+
+
+def provenance_lines(results: Sequence[dict[str, Any]]) -> list[str]:
+    """The machines the jobs were built on (an archived matrix spans machines) and the derived jobs made from a
+    source model rebuilt on another machine whose weights differ from the archived source's (whose scores the
+    report keeps)."""
+    def _n(k: int) -> str:
+        return f"{k} job{'s' if k != 1 else ''}"
+
+    counts = Counter(f"{m['cpu']} ({m['cpu_kind']})" if (m := r.get("machine")) else None for r in results)
+    named = [f"{where}: {_n(k)}" for where, k in counts.items() if where]
+    if counts.get(None):
+        named.append(f"not recorded: {_n(counts[None])} (archived before jobs recorded their machine)")
+    lines = []
+    if len(named) == 1 and not counts.get(None):
+        lines.append(f"- Jobs ran on {named[0]}.")
+    elif named:
+        lines.append("- Jobs ran on: " + "; ".join(named) + ".")
+    rebuilt = [f"{r['variant']} (seed {r['seed']})" for r in results if r.get("source_rebuilt")]
+    if rebuilt:
+        lines.append("- Derived from a source model rebuilt on another machine (its weights differ from the "
+                     "archived source's, whose scores the report keeps): " + ", ".join(rebuilt) + ".")
     return lines
 
 

@@ -380,6 +380,9 @@ def run_variant(
             ensure_model(config, variant.source, seed, sources, say)
         say(f"{variant.name} (seed {seed}): building ({variant.description})")
         model_dir, facts = build_variant(config, variant, seed, folder, sources)
+        if variant.source and sources[(variant.source, seed)].get("rebuilt_model_differs"):
+            facts["source_rebuilt"] = True  # made from a rebuild that differs from the archived (scored) source
+        facts["machine"] = _machine()
     if not variant.evaluated:  # a source only (the separate models): nothing to score
         result = {"variant": variant.name, "seed": seed, "hash": digest, "kind": variant.kind,
                   "model_dir": model_dir, **facts}
@@ -512,7 +515,15 @@ def _archive(config: PipelineConfig, variant: Variant, seed: int, result: dict[s
 
 # what building a model records (kept when only the evaluation is redone); the rest of a result is scores
 BUILD_FACTS = ("train_seconds", "examples_seen", "precision", "derive_seconds", "learned", "merge_tasks",
-               "models", "steps_per_model")
+               "models", "steps_per_model", "machine", "source_rebuilt")
+
+
+def _machine() -> dict[str, str]:
+    """Where a job was built: a matrix that outlives one machine mixes CPUs, and the report says which."""
+    from mote.runtime import cpu_info
+
+    cpu = cpu_info()
+    return {"cpu": cpu.model, "cpu_kind": cpu.kind}
 
 
 def run_pipeline(
