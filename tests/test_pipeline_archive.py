@@ -29,6 +29,11 @@ def _cfg(tiny_st_dir: Path, shared_data: Path, tmp_path: Path, variants: list[st
     })
 
 
+def _entry(path: Path) -> dict:
+    """An archived entry as stored (gzipped JSON)."""
+    return json.loads(gzip.decompress(path.read_bytes()))
+
+
 @pytest.mark.shared_data
 def test_a_new_machine_restores_archived_jobs_and_rebuilds_only_the_models_a_derived_job_needs(
     tiny_st_dir: Path, shared_data: Path, tmp_path: Path
@@ -40,7 +45,7 @@ def test_a_new_machine_restores_archived_jobs_and_rebuilds_only_the_models_a_der
                      if "_shared" not in p.parts)
     assert [e.split("/")[0] for e in entries] == ["base", "mote"]
     # gold labels are stored once for both jobs, not once per job
-    entry = json.loads(gzip.decompress((tmp_path / "archive" / entries[1]).read_bytes()))
+    entry = _entry(tmp_path / "archive" / entries[1])
     assert entry["items"]["MRPC"]["gold"].keys() == {"$shared"}
     assert entry["result"]["model_dir"].startswith("@job/")  # no machine's path in the archive
 
@@ -67,7 +72,7 @@ def test_a_new_machine_restores_archived_jobs_and_rebuilds_only_the_models_a_der
     assert (tmp_path / "archive" / "mote-ea").is_dir()
     # the rebuilt model is the archived one's twin (same weights, byte for byte), so mote-ea is derived from the
     # model whose scores the archive holds
-    archived = json.loads(gzip.decompress((tmp_path / "archive" / entries[1]).read_bytes()))["result"]
+    archived = _entry(tmp_path / "archive" / entries[1])["result"]
     assert runs["mote"]["model_digest"] == archived["model_digest"] and "rebuilt_model_differs" not in runs["mote"]
     assert "mote-ea" in data["intervals"]["variants"]
 
@@ -122,7 +127,7 @@ def test_a_job_records_its_machine_and_a_job_derived_from_a_differing_rebuild_sa
     run_pipeline(cfg, say=lambda m: None)
     here = machine_info()
     (entry_file,) = (tmp_path / "archive" / "mote").glob("seed42-*.json.gz")
-    entry = json.loads(gzip.decompress(entry_file.read_bytes()))
+    entry = _entry(entry_file)
     assert entry["result"]["machine"] == {"cpu": here["cpu"], "cpu_kind": here["cpu_kind"]}
     # the archive's model was made elsewhere: its digest is not the one a rebuild here gives
     entry["result"]["model_digest"] = "0" * 16
@@ -133,6 +138,8 @@ def test_a_job_records_its_machine_and_a_job_derived_from_a_differing_rebuild_sa
     assert runs["mote-ea"]["source_rebuilt"] is True and "source_rebuilt" not in runs["mote"]
     report = (tmp_path / "out" / "REPORT.md").read_text()
     assert "mote-ea (seed 42)" in report and "rebuilt" in report
+    (line,) = [x for x in report.splitlines() if x.startswith("- Derived from a source model rebuilt")]
+    assert line.endswith(": mote-ea (seed 42).")
 
 
 def test_the_report_names_the_machines_the_jobs_ran_on_and_the_derived_jobs_of_rebuilt_sources() -> None:

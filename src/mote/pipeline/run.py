@@ -519,11 +519,12 @@ BUILD_FACTS = ("train_seconds", "examples_seen", "precision", "derive_seconds", 
 
 
 def _machine() -> dict[str, str]:
-    """Where a job was built: a matrix that outlives one machine mixes CPUs, and the report says which."""
-    from mote.runtime import cpu_info
+    """Where a job was built (the CPU of ``machine_info``): a matrix that outlives one machine mixes CPUs, and
+    the report says which."""
+    from mote.evaluate.summary import machine_info
 
-    cpu = cpu_info()
-    return {"cpu": cpu.model, "cpu_kind": cpu.kind}
+    m = machine_info()
+    return {"cpu": m["cpu"], "cpu_kind": m["cpu_kind"]}
 
 
 def run_pipeline(
